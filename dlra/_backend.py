@@ -1,0 +1,322 @@
+"""Array-backend dispatch: numpy or torch, chosen from the arrays the caller passes.
+
+There is no global backend.  :func:`backend_of` inspects its arguments and returns a small
+stateless :class:`Backend` whose methods wrap the handful of operations the integrators need
+(matrix products with conjugate transposes, QR, SVD, Cholesky, norms, concatenation).  The
+numpy backend also serves scipy sparse matrices and ``LinearOperator`` s; the torch backend
+serves dense and sparse tensors on any device.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Backend", "backend_of", "is_torch_tensor"]
+
+
+def _torch() -> Any:
+    """The torch module if it is already imported or importable, else None (never a hard dependency)."""
+    mod = sys.modules.get("torch")
+    if mod is not None:
+        return mod
+    try:
+        import torch  # noqa: PLC0415
+
+        return torch
+    except ImportError:  # pragma: no cover - torch is optional
+        return None
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """True for ``torch.Tensor`` instances, without importing torch when it is not loaded."""
+    mod = sys.modules.get("torch")
+    return mod is not None and isinstance(x, mod.Tensor)
+
+
+class Backend:
+    """Operations on dense 2-D (and n-D) arrays of one library.  Stateless; compare by ``name``."""
+
+    name: str = "abstract"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Backend) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"<dlra backend {self.name}>"
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+
+    def asarray(self, x: Any, like: Any = None) -> np.ndarray:
+        arr = np.asarray(x)
+        if like is not None and arr.dtype != like.dtype:
+            arr = arr.astype(np.result_type(arr.dtype, like.dtype), copy=False)
+        return arr
+
+    def H(self, x: np.ndarray) -> np.ndarray:  # noqa: N802 - mathematical notation
+        return x.conj().T if np.iscomplexobj(x) else x.T
+
+    def conj(self, x: np.ndarray) -> np.ndarray:
+        return x.conj() if np.iscomplexobj(x) else x
+
+    def is_complex(self, x: Any) -> bool:
+        return np.iscomplexobj(x)
+
+    def real_dtype(self, dtype: Any) -> Any:
+        return np.finfo(dtype).dtype
+
+    def eps(self, dtype: Any) -> float:
+        return float(np.finfo(dtype).eps)
+
+    def is_floating(self, x: Any) -> bool:
+        return np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.complexfloating)
+
+    def result_dtype(self, *xs: Any) -> Any:
+        return np.result_type(*[x.dtype for x in xs])
+
+    def astype(self, x: np.ndarray, dtype: Any) -> np.ndarray:
+        return x if x.dtype == dtype else x.astype(dtype)
+
+    def eye(self, n: int, like: np.ndarray, dtype: Any = None) -> np.ndarray:
+        return np.eye(n, dtype=dtype or like.dtype)
+
+    def zeros(self, shape: tuple[int, ...], like: np.ndarray, dtype: Any = None) -> np.ndarray:
+        return np.zeros(shape, dtype=dtype or like.dtype)
+
+    def concat(self, xs: list[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(xs, axis=axis)
+
+    def diag(self, values: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.diag(values).astype(dtype, copy=False)
+
+    def qr(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.linalg.qr(x, mode="reduced")
+
+    def svd(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thin SVD ``x = P diag(s) Qh``; falls back to the slower, more robust LAPACK driver."""
+        try:
+            return np.linalg.svd(x, full_matrices=False)
+        except np.linalg.LinAlgError:
+            import scipy.linalg  # noqa: PLC0415
+
+            return scipy.linalg.svd(x, full_matrices=False, lapack_driver="gesvd")
+
+    def cholesky_upper(self, g: np.ndarray) -> np.ndarray | None:
+        """Upper-triangular R with ``g = Rᴴ R``, or None if ``g`` is not numerically positive definite."""
+        try:
+            low = np.linalg.cholesky(g)
+        except np.linalg.LinAlgError:
+            return None
+        return self.H(low)
+
+    def solve_triangular_right(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """``x R⁻¹`` for upper-triangular R."""
+        import scipy.linalg  # noqa: PLC0415
+
+        return scipy.linalg.solve_triangular(r, x.T, trans="T", lower=False).T
+
+    def norm(self, x: Any) -> float:
+        return float(np.linalg.norm(x))
+
+    def all_finite(self, x: Any) -> bool:
+        return bool(np.isfinite(x).all())
+
+    def matrix_exp(self, x: np.ndarray) -> np.ndarray:
+        import scipy.linalg  # noqa: PLC0415
+
+        return scipy.linalg.expm(x)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def from_numpy(self, x: np.ndarray, like: Any) -> np.ndarray:
+        return np.asarray(x, dtype=like.dtype)
+
+    def device(self, x: Any) -> str:
+        return "cpu"
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def copy(self, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    def tensordot(self, a: np.ndarray, b: np.ndarray, axes: Any) -> np.ndarray:
+        return np.tensordot(a, b, axes=axes)
+
+    def moveaxis(self, x: np.ndarray, src: int, dst: int) -> np.ndarray:
+        return np.moveaxis(x, src, dst)
+
+    def reshape(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.reshape(x, shape)
+
+    def abs_max(self, x: Any) -> float:
+        return float(np.max(np.abs(x))) if x.size else 0.0
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self) -> None:
+        self.torch = _torch()
+
+    def asarray(self, x: Any, like: Any = None) -> Any:
+        t = self.torch
+        if isinstance(x, t.Tensor):
+            out = x
+        else:
+            out = t.as_tensor(np.asarray(x))
+        if like is not None:
+            dtype = t.promote_types(out.dtype, like.dtype)
+            out = out.to(device=like.device, dtype=dtype)
+        return out
+
+    def H(self, x: Any) -> Any:  # noqa: N802
+        return x.mH
+
+    def conj(self, x: Any) -> Any:
+        return x.conj().resolve_conj() if x.is_complex() else x
+
+    def is_complex(self, x: Any) -> bool:
+        return bool(x.is_complex())
+
+    def real_dtype(self, dtype: Any) -> Any:
+        return self.torch.empty((), dtype=dtype).real.dtype
+
+    def eps(self, dtype: Any) -> float:
+        return float(self.torch.finfo(dtype).eps)
+
+    def is_floating(self, x: Any) -> bool:
+        return bool(x.is_floating_point() or x.is_complex())
+
+    def result_dtype(self, *xs: Any) -> Any:
+        dtype = xs[0].dtype
+        for x in xs[1:]:
+            dtype = self.torch.promote_types(dtype, x.dtype)
+        return dtype
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def eye(self, n: int, like: Any, dtype: Any = None) -> Any:
+        return self.torch.eye(n, dtype=dtype or like.dtype, device=like.device)
+
+    def zeros(self, shape: tuple[int, ...], like: Any, dtype: Any = None) -> Any:
+        return self.torch.zeros(shape, dtype=dtype or like.dtype, device=like.device)
+
+    def concat(self, xs: list[Any], axis: int) -> Any:
+        return self.torch.cat(xs, dim=axis)
+
+    def diag(self, values: Any, dtype: Any) -> Any:
+        return self.torch.diag(values).to(dtype)
+
+    def qr(self, x: Any) -> tuple[Any, Any]:
+        return self.torch.linalg.qr(x, mode="reduced")
+
+    def svd(self, x: Any) -> tuple[Any, Any, Any]:
+        t = self.torch
+        try:
+            return t.linalg.svd(x, full_matrices=False)
+        except RuntimeError:
+            # gesvdj/gesdd can fail to converge on CUDA for badly scaled input: retry on the CPU.
+            p, s, qh = t.linalg.svd(x.cpu(), full_matrices=False)
+            return p.to(x.device), s.to(x.device), qh.to(x.device)
+
+    def cholesky_upper(self, g: Any) -> Any | None:
+        low, info = self.torch.linalg.cholesky_ex(g)
+        if int(info) != 0:
+            return None
+        return low.mH
+
+    def solve_triangular_right(self, x: Any, r: Any) -> Any:
+        return self.torch.linalg.solve_triangular(r, x, upper=True, left=False)
+
+    def norm(self, x: Any) -> float:
+        return float(self.torch.linalg.vector_norm(x))
+
+    def all_finite(self, x: Any) -> bool:
+        return bool(self.torch.isfinite(x).all())
+
+    def matrix_exp(self, x: Any) -> Any:
+        return self.torch.linalg.matrix_exp(x)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().resolve_conj().numpy()
+
+    def from_numpy(self, x: np.ndarray, like: Any) -> Any:
+        return self.torch.as_tensor(x, dtype=like.dtype, device=like.device)
+
+    def device(self, x: Any) -> str:
+        return str(x.device)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def copy(self, x: Any) -> Any:
+        return x.clone()
+
+    def tensordot(self, a: Any, b: Any, axes: Any) -> Any:
+        return self.torch.tensordot(a, b, dims=axes)
+
+    def moveaxis(self, x: Any, src: int, dst: int) -> Any:
+        return self.torch.movedim(x, src, dst)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return x.reshape(shape)
+
+    def abs_max(self, x: Any) -> float:
+        return float(x.abs().max()) if x.numel() else 0.0
+
+
+NUMPY = NumpyBackend()
+_TORCH: TorchBackend | None = None
+
+
+def _torch_backend() -> TorchBackend:
+    global _TORCH
+    if _TORCH is None:
+        _TORCH = TorchBackend()
+    return _TORCH
+
+
+def _kind(x: Any) -> str | None:
+    if x is None or isinstance(x, (int, float, complex)):
+        return None
+    if is_torch_tensor(x):
+        return "torch"
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return "numpy"
+    mod = type(x).__module__
+    if mod.startswith("scipy."):
+        return "numpy"
+    return None
+
+
+def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
+    """The backend of the given arrays.
+
+    Raises ``TypeError`` naming the arguments when numpy and torch arrays are mixed.
+    ``names`` (same length as ``arrays``) is used for the message only.
+    """
+    kinds: dict[str, str] = {}
+    for i, x in enumerate(arrays):
+        k = _kind(x)
+        if k is not None:
+            label = names[i] if names else f"argument {i}"
+            kinds.setdefault(k, label)
+    if len(kinds) > 1:
+        raise TypeError(
+            "mixed array backends: "
+            + ", ".join(f"{label} is a {k} array" for k, label in kinds.items())
+            + "; pass all arrays from one library (convert with numpy.asarray or torch.as_tensor)"
+        )
+    if "torch" in kinds:
+        return _torch_backend()
+    return NUMPY

@@ -1,0 +1,72 @@
+"""Boundary validation shared by the public entry points: messages name the argument."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ._backend import Backend, backend_of
+
+
+def require_matrix(x: Any, name: str) -> Backend:
+    """Check that ``x`` is a 2-D floating array of numpy or torch; return its backend."""
+    be = backend_of(x, names=(name,))
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    if len(be.shape(x)) != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {tuple(be.shape(x))}")
+    if not be.is_floating(x):
+        raise TypeError(f"{name} must have a floating or complex dtype, got {x.dtype}")
+    return be
+
+
+def require_finite(x: Any, name: str, be: Backend) -> None:
+    if not be.all_finite(x):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def orthonormality_defect(x: Any, be: Backend) -> float:
+    """``‖XᴴX − I‖_F``."""
+    k = be.shape(x)[1]
+    return be.norm(be.H(x) @ x - be.eye(k, like=x))
+
+
+def orthonormality_tolerance(x: Any, be: Backend) -> float:
+    """Admissible ``‖XᴴX − I‖_F`` for factors given by users: generous multiple of round-off."""
+    n, k = be.shape(x)
+    return 1e3 * be.eps(x.dtype) * math.sqrt(max(k, 1)) * max(1.0, math.log2(max(n, 2)))
+
+
+def require_orthonormal(x: Any, name: str, be: Backend) -> None:
+    defect = orthonormality_defect(x, be)
+    tol = orthonormality_tolerance(x, be)
+    if not defect <= tol:
+        raise ValueError(
+            f"{name} must have orthonormal columns: ‖{name}ᴴ{name} − I‖_F = {defect:.3g} "
+            f"exceeds {tol:.1g}; orthonormalize it (e.g. with a QR factorization) or build the "
+            "state with LowRankMatrix.from_dense"
+        )
+
+
+def require_positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if isinstance(value, (bool, complex)) or math.isnan(v) or math.isinf(v):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if v < 0 or (v == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return v
+
+
+def unknown_name_error(kind: str, name: Any, known: Iterable[str]) -> Exception:
+    """``ValueError`` (``TypeError`` for options) listing the known names and the closest match."""
+    known = sorted(known)
+    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    message = f"unknown {kind} {name!r}{hint} Known: {', '.join(known)}"
+    return TypeError(message) if kind == "option" else ValueError(message)

@@ -1,0 +1,201 @@
+"""Linear-algebra building blocks shared by every integrator, the Tucker code and the torch bridge.
+
+* :func:`orthonormalize` — thin QR of a tall block.  Tall-skinny blocks use Cholesky-QR2 (two Gram
+  products and two triangular solves, the speed of a matrix product) and fall back to Householder QR
+  when the block is too ill-conditioned for it; either way ``‖QᴴQ − I‖`` stays at round-off.
+* :func:`augment_basis` — orthonormal directions of ``K`` outside ``range(U0)``, with ``U0`` kept
+  verbatim as the leading block of the augmented basis (``integrators.md`` §1).
+* :func:`truncation_rank` and :func:`truncate` — the rank rules of every rank-adaptive scheme: fixed
+  rank, or the smallest rank whose discarded Frobenius (ℓ2) tail is at most ``tol + rtol·‖S‖``,
+  clamped to ``[min_rank, max_rank]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ._backend import Backend, backend_of
+
+__all__ = [
+    "RankControl",
+    "augment_basis",
+    "orthonormalize",
+    "truncate",
+    "truncation_rank",
+]
+
+# Below this many rows Householder QR is as fast as Cholesky-QR2 and always safe.
+_HOUSEHOLDER_ROWS = 2048
+
+
+def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
+    """Cholesky-QR2 of a tall block, or None when the block is too ill-conditioned for it.
+
+    After the first pass the Gram matrix of ``Q1`` measures its loss of orthogonality; when that
+    is below 1/2, the second pass restores orthogonality to round-off (Yamamoto et al. 2015).
+    """
+    r1 = be.cholesky_upper(be.H(x) @ x)
+    if r1 is None:
+        return None
+    q1 = be.solve_triangular_right(x, r1)
+    g2 = be.H(q1) @ q1
+    k = g2.shape[0]
+    if be.norm(g2 - be.eye(k, like=g2)) > 0.5:
+        return None
+    r2 = be.cholesky_upper(g2)
+    if r2 is None:
+        return None
+    q = be.solve_triangular_right(q1, r2)
+    if not be.all_finite(q):
+        return None
+    return q, r2 @ r1
+
+
+def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
+    """Thin QR factorization ``x = Q R`` with orthonormal columns of ``Q``.
+
+    ``method``: ``"auto"`` (Cholesky-QR2 for tall blocks, Householder otherwise or when the block
+    is ill-conditioned), ``"householder"`` or ``"cholqr2"`` (still falls back when unsafe).
+    Cost: ``O(n k²)``; Cholesky-QR2 runs at matrix-product speed on large ``n``.
+    """
+    be = backend_of(x)
+    n, k = be.shape(x)
+    if method not in ("auto", "householder", "cholqr2"):
+        raise ValueError(f"method must be 'auto', 'householder' or 'cholqr2', got {method!r}")
+    use_chol = method == "cholqr2" or (method == "auto" and n >= _HOUSEHOLDER_ROWS and n >= 4 * k)
+    if use_chol and k > 0 and n >= k:
+        out = _cholesky_qr2(x, be)
+        if out is not None:
+            return out
+    return be.qr(x)
+
+
+def augment_basis(u0: Any, k: Any) -> tuple[Any, Any]:
+    """Augment the orthonormal basis ``u0`` (n × r) by the directions of ``k`` (n × p).
+
+    Returns ``(u_new, u_hat)`` where ``u_new`` has ``min(p, n − r)`` orthonormal columns orthogonal to
+    ``u0`` and ``u_hat = [u0, u_new]``.  ``u0`` is kept verbatim as the leading block (only then does
+    the augmented Galerkin step represent the old state exactly).  When ``k`` lies (numerically) in
+    ``range(u0)`` the new columns are arbitrary orthonormal directions orthogonal to ``u0``, which
+    the Galerkin step gives zero weight.
+
+    Method: two passes of block Gram–Schmidt and Cholesky-QR2 of the residual, checked for
+    orthogonality to ``u0``; otherwise Householder QR of ``[u0, k]``.
+    """
+    be = backend_of(u0, k, names=("u0", "k"))
+    n, r = be.shape(u0)
+    p = be.shape(k)[1]
+    p_new = min(p, n - r)
+    if p_new <= 0:
+        return be.zeros((n, 0), like=u0), u0
+    if n >= _HOUSEHOLDER_ROWS and n >= 4 * (r + p):
+        w = k - u0 @ (be.H(u0) @ k)
+        w = w - u0 @ (be.H(u0) @ w)
+        out = _cholesky_qr2(w, be)
+        if out is not None:
+            q = out[0]
+            leak = be.abs_max(be.H(u0) @ q)
+            if leak <= 100 * be.eps(q.dtype) * math.sqrt(max(r, 1)):
+                return q, be.concat([u0, q], axis=1)
+    q_full, _ = be.qr(be.concat([u0, k], axis=1))
+    u_new = q_full[:, r : r + p_new]
+    return u_new, be.concat([u0, u_new], axis=1)
+
+
+@dataclass(frozen=True)
+class RankControl:
+    """How a rank is chosen after a step.
+
+    ``rank``: keep exactly this many singular values (fixed-rank schemes).  Otherwise keep the
+    smallest rank whose discarded Frobenius tail ``(Σ_{j>r} σ_j²)^{1/2}`` is at most
+    ``tol + rtol·‖S‖_F``; the result is clamped to ``[min_rank, max_rank]``.
+    """
+
+    rank: int | None = None
+    tol: float | None = None
+    rtol: float | None = None
+    min_rank: int = 1
+    max_rank: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("tol", "rtol"):
+            value = getattr(self, name)
+            if value is not None and (not _is_real(value) or not value >= 0 or math.isinf(value)):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        for name in ("rank", "max_rank"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not _is_int(self.min_rank) or self.min_rank < 1:
+            raise ValueError(f"min_rank must be a positive integer, got {self.min_rank!r}")
+        if self.max_rank is not None and self.min_rank > self.max_rank:
+            raise ValueError(
+                f"min_rank ({self.min_rank}) must not exceed max_rank ({self.max_rank})"
+            )
+
+    @property
+    def adaptive(self) -> bool:
+        """True when the rank is chosen by tolerance rather than fixed."""
+        return self.rank is None and (self.tol is not None or self.rtol is not None)
+
+    def threshold(self, frobenius_norm: float) -> float:
+        """The admissible discarded tail ``tol + rtol·‖S‖``."""
+        return (self.tol or 0.0) + (self.rtol or 0.0) * frobenius_norm
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) or type(x).__name__ in ("int64", "int32")
+
+
+def _is_real(x: Any) -> bool:
+    try:
+        float(x)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(x, (bool, complex))
+
+
+def truncation_rank(sigma: Any, control: RankControl) -> int:
+    """The rank that ``control`` keeps for singular values ``sigma`` (descending, any backend)."""
+    be = backend_of(sigma)
+    values = [float(v) for v in be.to_numpy(sigma).ravel()]
+    available = len(values)
+    if control.rank is not None:
+        r = control.rank
+    else:
+        total = math.sqrt(math.fsum(v * v for v in values))
+        theta = control.threshold(total)
+        # smallest r with sqrt(sum_{j >= r} sigma_j^2) <= theta; tails accumulated from the end
+        r = available
+        tail_sq = 0.0
+        for j in range(available - 1, -1, -1):
+            tail_sq += values[j] * values[j]
+            if math.sqrt(tail_sq) <= theta:
+                r = j
+            else:
+                break
+    r = max(r, control.min_rank)
+    if control.max_rank is not None:
+        r = min(r, control.max_rank)
+    return max(1, min(r, available))
+
+
+def truncate(u: Any, s: Any, v: Any, control: RankControl) -> tuple[Any, Any, Any, float]:
+    """Truncate ``u s vᴴ`` (orthonormal ``u``, ``v``; general ``s``) by the rule ``control``.
+
+    Returns ``(u1, s1, v1, tail)`` with diagonal ``s1`` (singular values, same dtype as ``s``) and
+    the Frobenius norm ``tail`` of what was discarded.  Cost: SVD of the small core plus two
+    ``n × r̂ × r1`` products.
+    """
+    be = backend_of(u, s, v)
+    p, sigma, qh = be.svd(s)
+    r1 = truncation_rank(sigma, control)
+    sig_np = be.to_numpy(sigma)
+    tail = float(math.sqrt(float((sig_np[r1:].astype(float) ** 2).sum())))
+    s1 = be.diag(sigma[:r1], s.dtype)
+    u1 = u @ p[:, :r1]
+    v1 = v @ be.H(qh)[:, :r1]
+    return u1, s1, v1, tail
+
