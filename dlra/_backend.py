@@ -23,7 +23,7 @@ def _torch() -> Any:
     if mod is not None:
         return mod
     try:
-        import torch  # noqa: PLC0415
+        import torch
 
         return torch
     except ImportError:  # pragma: no cover - torch is optional
@@ -60,7 +60,7 @@ class NumpyBackend(Backend):
             arr = arr.astype(np.result_type(arr.dtype, like.dtype), copy=False)
         return arr
 
-    def H(self, x: np.ndarray) -> np.ndarray:  # noqa: N802 - mathematical notation
+    def H(self, x: np.ndarray) -> np.ndarray:
         return x.conj().T if np.iscomplexobj(x) else x.T
 
     def conj(self, x: np.ndarray) -> np.ndarray:
@@ -104,7 +104,7 @@ class NumpyBackend(Backend):
         try:
             return np.linalg.svd(x, full_matrices=False)
         except np.linalg.LinAlgError:
-            import scipy.linalg  # noqa: PLC0415
+            import scipy.linalg
 
             return scipy.linalg.svd(x, full_matrices=False, lapack_driver="gesvd")
 
@@ -118,7 +118,7 @@ class NumpyBackend(Backend):
 
     def solve_triangular_right(self, x: np.ndarray, r: np.ndarray) -> np.ndarray:
         """``x R⁻¹`` for upper-triangular R."""
-        import scipy.linalg  # noqa: PLC0415
+        import scipy.linalg
 
         return scipy.linalg.solve_triangular(r, x.T, trans="T", lower=False).T
 
@@ -129,7 +129,7 @@ class NumpyBackend(Backend):
         return bool(np.isfinite(x).all())
 
     def matrix_exp(self, x: np.ndarray) -> np.ndarray:
-        import scipy.linalg  # noqa: PLC0415
+        import scipy.linalg
 
         return scipy.linalg.expm(x)
 
@@ -178,7 +178,7 @@ class TorchBackend(Backend):
             out = out.to(device=like.device, dtype=dtype)
         return out
 
-    def H(self, x: Any) -> Any:  # noqa: N802
+    def H(self, x: Any) -> Any:
         return x.mH
 
     def conj(self, x: Any) -> Any:

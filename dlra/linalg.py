@@ -146,7 +146,10 @@ class RankControl:
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) or type(x).__name__ in ("int64", "int32")
+    return (isinstance(x, int) and not isinstance(x, bool)) or type(x).__name__ in (
+        "int64",
+        "int32",
+    )
 
 
 def _is_real(x: Any) -> bool:
@@ -198,4 +201,3 @@ def truncate(u: Any, s: Any, v: Any, control: RankControl) -> tuple[Any, Any, An
     u1 = u @ p[:, :r1]
     v1 = v @ be.H(qh)[:, :r1]
     return u1, s1, v1, tail
-

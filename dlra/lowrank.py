@@ -131,7 +131,9 @@ class LowRankMatrix:
         """torch only: move/cast all factors like ``torch.Tensor.to``."""
         if self._backend.name != "torch":
             raise TypeError("LowRankMatrix.to is for torch factors; use astype for numpy")
-        return LowRankMatrix(*(x.to(*args, **kwargs) for x in (self.U, self.S, self.V)), check=False)
+        return LowRankMatrix(
+            *(x.to(*args, **kwargs) for x in (self.U, self.S, self.V)), check=False
+        )
 
     def astype(self, dtype: Any) -> LowRankMatrix:
         be = self._backend

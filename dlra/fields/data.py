@@ -1,0 +1,106 @@
+"""Approximation of a given time-dependent matrix: ``F(t, Y) = Ȧ(t)``, independent of ``Y``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from .._backend import backend_of
+from .base import Field, Flow
+
+__all__ = ["DataField"]
+
+
+class DataField(Field):
+    """The DLRA of explicitly given data ``A(t)`` (a callable returning a dense array).
+
+    Every substep ODE has a right-hand side independent of the unknown, so the ``"exact"`` substep
+    solver uses increments ``A(t₁) − A(t₀)`` (no derivative needed): KSL, Strang, BUG and the
+    rank-adaptive BUG then reproduce data of exact rank r exactly.  ``dA`` (the derivative, a
+    callable) is needed by Runge–Kutta substeps and by schemes that evaluate ``F`` at a point
+    (midpoint BUG, second-order parallel, step rejection of the parallel BUG).
+
+    Values ``A(t)`` are cached for the last few times, so one step evaluates each time once.
+    The data is dense (n × m); for large structured problems use :class:`LinearField`.
+    """
+
+    def __init__(self, A: Callable[[float], Any], dA: Callable[[float], Any] | None = None) -> None:
+        if not callable(A):
+            raise TypeError(f"A must be a callable t -> array, got {type(A).__name__}")
+        if dA is not None and not callable(dA):
+            raise TypeError(f"dA must be None or a callable t -> array, got {type(dA).__name__}")
+        self.A = A
+        self.dA = dA
+        self._cache: OrderedDict[float, Any] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"DataField(A={self.A!r}, dA={self.dA!r})"
+
+    def value(self, t: float) -> Any:
+        """``A(t)``, cached for the last 8 distinct times."""
+        key = float(t)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        out = self.A(t)
+        self._cache[key] = out
+        if len(self._cache) > 8:
+            self._cache.popitem(last=False)
+        return out
+
+    def increment(self, t0: float, t1: float) -> Any:
+        return self.value(t1) - self.value(t0)
+
+    def derivative(self, t: float) -> Any:
+        if self.dA is None:
+            raise ValueError(
+                "this DataField has no derivative: pass dA=... (needed by Runge-Kutta and Euler "
+                "substeps, midpoint_bug, parallel_bug2 and step rejection) or use substep='exact'"
+            )
+        return self.dA(t)
+
+    def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
+        return self.derivative(t) @ W
+
+    def left(self, t: float, A: Any, B: Any, Z: Any) -> Any:
+        D = self.derivative(t)
+        return backend_of(D).H(D) @ Z
+
+    def right_left(self, t: float, A: Any, B: Any, W: Any, Z: Any) -> tuple[Any, Any]:
+        D = self.derivative(t)
+        return D @ W, backend_of(D).H(D) @ Z
+
+    def k_flow(self, V: Any) -> Flow:
+        def exact(K0: Any, t0: float, t1: float, sign: float) -> Any:
+            return K0 + sign * (self.increment(t0, t1) @ V)
+
+        return Flow(lambda t, K: self.right(t, K, V, V), exact)
+
+    def l_flow(self, U: Any) -> Flow:
+        def exact(L0: Any, t0: float, t1: float, sign: float) -> Any:
+            D = self.increment(t0, t1)
+            return L0 + sign * (backend_of(D).H(D) @ U)
+
+        return Flow(lambda t, L: self.left(t, U, L, U), exact)
+
+    def s_flow(self, U: Any, V: Any) -> Flow:
+        def exact(S0: Any, t0: float, t1: float, sign: float) -> Any:
+            return S0 + sign * (backend_of(U).H(U) @ (self.increment(t0, t1) @ V))
+
+        return Flow(lambda t, S: self.galerkin(t, U @ S, V, U, V), exact)
+
+    def validate(self, t: float, Y: Any) -> None:
+        U, S, V = Y
+        be = backend_of(U)
+        A0 = self.value(t)
+        if backend_of(A0) != be:
+            raise TypeError(f"A(t) returned a {backend_of(A0).name} array but Y0 is {be.name}")
+        shape = (be.shape(U)[0], be.shape(V)[0])
+        if tuple(A0.shape) != shape:
+            raise ValueError(f"A(t) returned shape {tuple(A0.shape)}, expected {shape} like Y0")
+        if not be.all_finite(A0):
+            raise ValueError(f"A(t) returned NaN or Inf at t = {t:g}")
+        if be.is_complex(A0) and not be.is_complex(U):
+            raise TypeError("A(t) is complex but Y0 is real; pass a complex Y0")

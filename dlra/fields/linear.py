@@ -1,0 +1,292 @@
+"""Linear (Sylvester-type) fields ``F(t, Y) = Σₖ cₖ(t) Aₖ Y Bₖᵀ + G(t)`` that never form Y."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._backend import backend_of
+from .._expm import expm_apply
+from .base import Field, Flow
+from .operators import Operator, as_operator
+
+__all__ = ["LinearField"]
+
+Coefficient = complex | float | Callable[[float], complex]
+
+
+class LinearField(Field):
+    """``F(t, Y) = Σₖ cₖ(t) Aₖ Y Bₖᵀ + G(t)``, evaluated from the factors of Y only.
+
+    Parameters
+    ----------
+    terms
+        Sequence of pairs ``(A, B)`` acting on rows and columns (``None`` = identity).  Operators may
+        be numpy arrays, scipy sparse matrices, scipy ``LinearOperator`` s, torch dense or sparse
+        tensors — of the same library as the state.  For Tucker tensors each term is a d-tuple of
+        per-mode operators (``Y ×₁ A⁽¹⁾ ⋯ ×_d A⁽ᵈ⁾``); a pair is the d = 2 case.
+    coeffs
+        One coefficient per term: numbers (complex allowed, e.g. ``-1j`` for Schrödinger) or
+        callables of t.  Default: all 1.
+    source
+        None or a callable ``t -> LowRankMatrix`` (``TuckerTensor`` for tensors) giving ``G(t)``.
+
+    Cost of one projected product on rank-r factors: one application of each ``Aₖ`` and ``Bₖ`` to an
+    n × r (m × r) block plus ``O((n + m) r²)``; substep flows precompute the projected operators
+    ``Uᴴ Aₖ U`` and ``Vᴴ Bₖᵀ V`` once per substep.  With constant coefficients and no source every
+    substep is linear with constant coefficients and ``substep="exact"`` applies its exponential
+    (Taylor series with scaling, see :mod:`dlra._expm`).
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[Sequence[Any]],
+        coeffs: Sequence[Coefficient] | None = None,
+        source: Callable[[float], Any] | None = None,
+    ) -> None:
+        if isinstance(terms, (str, bytes)) or not isinstance(terms, Sequence) or not terms:
+            raise TypeError("terms must be a non-empty sequence of operator tuples like [(A, B)]")
+        orders = set()
+        ops: list[tuple[Operator, ...]] = []
+        for k, term in enumerate(terms):
+            if isinstance(term, (str, bytes)) or not isinstance(term, Sequence):
+                raise TypeError(f"terms[{k}] must be a tuple of operators (None = identity)")
+            orders.add(len(term))
+            ops.append(tuple(as_operator(op, f"terms[{k}][{i}]") for i, op in enumerate(term)))
+        if len(orders) != 1 or min(orders) < 2:
+            raise ValueError(
+                f"every term must have the same number (≥ 2) of operators, got lengths {sorted(orders)}"
+            )
+        self.ndim = orders.pop()
+        self.terms = ops
+        if coeffs is None:
+            coeffs = [1.0] * len(ops)
+        if isinstance(coeffs, (str, bytes)) or not isinstance(coeffs, Sequence):
+            raise TypeError("coeffs must be a sequence with one number or callable per term")
+        if len(coeffs) != len(ops):
+            raise ValueError(f"coeffs has {len(coeffs)} entries but there are {len(ops)} terms")
+        for k, c in enumerate(coeffs):
+            if not (callable(c) or isinstance(c, numbers.Number)) or isinstance(c, bool):
+                raise TypeError(f"coeffs[{k}] must be a number or a callable of t, got {c!r}")
+            if isinstance(c, numbers.Number) and not math.isfinite(abs(complex(c))):
+                raise ValueError(f"coeffs[{k}] must be finite, got {c!r}")
+        self.coeffs = list(coeffs)
+        if source is not None and not callable(source):
+            raise TypeError(f"source must be None or a callable t -> LowRankMatrix, got {source!r}")
+        self.source = source
+        sizes: list[int | None] = [None] * self.ndim
+        for k, term in enumerate(ops):
+            for i, op in enumerate(term):
+                if op.shape is None:
+                    continue
+                if sizes[i] is not None and sizes[i] != op.shape[0]:
+                    raise ValueError(
+                        f"terms[{k}][{i}] has size {op.shape[0]} but another operator of mode {i} "
+                        f"has size {sizes[i]}"
+                    )
+                sizes[i] = op.shape[0]
+        self.sizes = tuple(sizes)
+        self.is_complex = any(op.is_complex for term in ops for op in term) or any(
+            isinstance(c, complex) and c.imag != 0 for c in self.coeffs
+        )
+
+    def __repr__(self) -> str:
+        return f"LinearField({len(self.terms)} terms, order {self.ndim}, sizes {self.sizes})"
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def coefficient(self, k: int, t: float) -> complex | float:
+        c = self.coeffs[k]
+        return c(t) if callable(c) else c
+
+    @property
+    def autonomous_linear(self) -> bool:
+        """True when every coefficient is constant and there is no source (exact substeps apply)."""
+        return self.source is None and not any(callable(c) for c in self.coeffs)
+
+    def _why_not_exact(self) -> str:
+        if self.source is not None:
+            return "exact substeps need a LinearField without source term"
+        return "exact substeps need constant (not callable) coefficients"
+
+    def _require_matrix(self) -> None:
+        if self.ndim != 2:
+            raise ValueError(f"this LinearField has {self.ndim}-mode terms; a matrix needs pairs")
+
+    def _source(self, t: float) -> Any:
+        return None if self.source is None else self.source(t)
+
+    # -- projected products (the field protocol) --------------------------------------------------
+    def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
+        self._require_matrix()
+        be = backend_of(A)
+        out = None
+        for k, (opa, opb) in enumerate(self.terms):
+            small = be.H(B) @ opb.apply_transpose(W)
+            term = opa.apply(A @ small) * self.coefficient(k, t)
+            out = term if out is None else out + term
+        G = self._source(t)
+        if G is not None:
+            out = out + G.U @ (G.S @ (be.H(G.V) @ W))
+        return out
+
+    def left(self, t: float, A: Any, B: Any, Z: Any) -> Any:
+        self._require_matrix()
+        be = backend_of(A)
+        out = None
+        for k, (opa, opb) in enumerate(self.terms):
+            small = be.H(A) @ opa.apply_adjoint(Z)
+            term = opb.apply_conj(B @ small) * _conj(self.coefficient(k, t))
+            out = term if out is None else out + term
+        G = self._source(t)
+        if G is not None:
+            out = out + G.V @ (be.H(G.S) @ (be.H(G.U) @ Z))
+        return out
+
+    def galerkin(self, t: float, A: Any, B: Any, Z: Any, W: Any) -> Any:
+        self._require_matrix()
+        be = backend_of(A)
+        out = None
+        for k, (opa, opb) in enumerate(self.terms):
+            term = (be.H(opa.apply_adjoint(Z)) @ A) @ (be.H(B) @ opb.apply_transpose(W))
+            term = term * self.coefficient(k, t)
+            out = term if out is None else out + term
+        G = self._source(t)
+        if G is not None:
+            out = out + (be.H(Z) @ G.U) @ G.S @ (be.H(G.V) @ W)
+        return out
+
+    # -- substep flows with projected operators precomputed ---------------------------------------
+    def k_flow(self, V: Any) -> Flow:
+        self._require_matrix()
+        be = backend_of(V)
+        small = [
+            None if opb.identity else be.H(V) @ opb.apply_transpose(V) for _, opb in self.terms
+        ]
+
+        def linear(t: float, K: Any) -> Any:
+            out = None
+            for k, (opa, _) in enumerate(self.terms):
+                x = K if small[k] is None else K @ small[k]
+                term = opa.apply(x) * self.coefficient(k, t)
+                out = term if out is None else out + term
+            return out
+
+        def rhs(t: float, K: Any) -> Any:
+            out = linear(t, K)
+            G = self._source(t)
+            return out if G is None else out + G.U @ (G.S @ (be.H(G.V) @ V))
+
+        bound = self._bound(
+            [(opa.norm_bound(), _norm2(be, s)) for (opa, _), s in zip(self.terms, small)]
+        )
+        return self._flow(rhs, linear, bound)
+
+    def l_flow(self, U: Any) -> Flow:
+        self._require_matrix()
+        be = backend_of(U)
+        small = [None if opa.identity else be.H(opa.apply_adjoint(U)) @ U for opa, _ in self.terms]
+        # small[k] = Uᴴ A_k U; the L-step needs L (Uᴴ A_k U)ᴴ
+        small_h = [None if s is None else be.H(s) for s in small]
+
+        def linear(t: float, L: Any) -> Any:
+            out = None
+            for k, (_, opb) in enumerate(self.terms):
+                x = L if small_h[k] is None else L @ small_h[k]
+                term = opb.apply_conj(x) * _conj(self.coefficient(k, t))
+                out = term if out is None else out + term
+            return out
+
+        def rhs(t: float, L: Any) -> Any:
+            out = linear(t, L)
+            G = self._source(t)
+            return out if G is None else out + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
+
+        bound = self._bound(
+            [(opb.norm_bound(), _norm2(be, s)) for (_, opb), s in zip(self.terms, small)]
+        )
+        return self._flow(rhs, linear, bound)
+
+    def s_flow(self, U: Any, V: Any) -> Flow:
+        self._require_matrix()
+        be = backend_of(U)
+        left = [None if opa.identity else be.H(opa.apply_adjoint(U)) @ U for opa, _ in self.terms]
+        right = [
+            None if opb.identity else be.H(V) @ opb.apply_transpose(V) for _, opb in self.terms
+        ]
+
+        def linear(t: float, S: Any) -> Any:
+            out = None
+            for k in range(len(self.terms)):
+                x = S if left[k] is None else left[k] @ S
+                x = x if right[k] is None else x @ right[k]
+                term = x * self.coefficient(k, t)
+                out = term if out is None else out + term
+            return out
+
+        def rhs(t: float, S: Any) -> Any:
+            out = linear(t, S)
+            G = self._source(t)
+            return out if G is None else out + (be.H(U) @ G.U) @ G.S @ (be.H(G.V) @ V)
+
+        bound = self._bound([(_norm2(be, a), _norm2(be, b)) for a, b in zip(left, right)])
+        return self._flow(rhs, linear, bound)
+
+    def _bound(self, norms: list[tuple[float, float]]) -> float:
+        return (
+            sum(abs(complex(self.coeffs[k])) * a * b for k, (a, b) in enumerate(norms))
+            if (self.autonomous_linear)
+            else math.inf
+        )
+
+    def _flow(self, rhs: Callable, linear: Callable, bound: float) -> Flow:
+        if not self.autonomous_linear:
+            return Flow(rhs, None, self._why_not_exact())
+
+        def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
+            return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound)
+
+        return Flow(rhs, exact)
+
+    # -- checks -------------------------------------------------------------------------------------
+    def validate(self, t: float, Y: Any) -> None:
+        self._require_matrix()
+        U, S, V = Y
+        be = backend_of(U)
+        shape = (be.shape(U)[0], be.shape(V)[0])
+        for k, term in enumerate(self.terms):
+            for i, op in enumerate(term):
+                op.check_backend(U)
+                if op.shape is not None and op.shape[0] != shape[i]:
+                    raise ValueError(
+                        f"terms[{k}][{i}] has shape {op.shape} but Y0 has {shape[i]} "
+                        f"{'rows' if i == 0 else 'columns'}"
+                    )
+        real_state = not be.is_complex(U)
+        for k in range(len(self.terms)):
+            c = self.coefficient(k, t)
+            if not isinstance(c, numbers.Number) and not hasattr(c, "dtype"):
+                raise TypeError(f"coeffs[{k}] returned {c!r}; expected a number")
+            if real_state and complex(c).imag != 0:
+                raise TypeError(
+                    f"coeffs[{k}] is complex ({c!r}) but Y0 is real; pass a complex Y0 "
+                    "(e.g. LowRankMatrix.from_dense(A.astype(complex)))"
+                )
+        if real_state and self.is_complex:
+            raise TypeError(
+                "this LinearField has complex operators but Y0 is real; pass a complex Y0"
+            )
+        G = self._source(t)
+        if G is not None:
+            if tuple(G.shape) != shape:
+                raise ValueError(f"source(t) has shape {tuple(G.shape)}, expected {shape} like Y0")
+
+
+def _conj(c: Any) -> Any:
+    return c.conjugate() if isinstance(c, complex) else c
+
+
+def _norm2(be: Any, x: Any) -> float:
+    """Spectral-norm bound of a small matrix (Frobenius); 1 for the identity (None)."""
+    return 1.0 if x is None else be.norm(x)

@@ -1,0 +1,201 @@
+"""Uniform wrappers for the operators a :class:`~dlra.LinearField` applies to factors.
+
+An operator acts on the rows (or columns) of a factor: ``op @ X`` for ``X`` of shape ``(n, k)``.
+Accepted: ``None`` (identity), numpy arrays, scipy sparse matrices/arrays, scipy ``LinearOperator``,
+torch dense tensors and torch sparse (COO/CSR) tensors.  The adjoint is prepared once; casts to the
+state's dtype are cached, so a float32 or complex state never promotes silently.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._backend import NUMPY, backend_of, is_torch_tensor
+
+__all__ = ["Operator", "as_operator"]
+
+
+class Operator:
+    """A linear operator ``K^n → K^n`` applied to blocks of columns."""
+
+    def __init__(self, op: Any, name: str) -> None:
+        self.name = name
+        self.raw = op
+        self._cache: dict[Any, tuple[Any, Any]] = {}
+        self.identity = op is None
+        if op is None:
+            self.kind = "identity"
+            self.shape: tuple[int, int] | None = None
+            self.backend = None
+            self.is_complex = False
+            return
+        if is_torch_tensor(op):
+            self.kind = "torch_sparse" if op.layout != _torch_strided() else "torch_dense"
+            self.backend = backend_of(op)
+            self.is_complex = bool(op.is_complex())
+        elif isinstance(op, np.ndarray):
+            self.kind = "dense"
+            self.backend = NUMPY
+            self.is_complex = bool(np.iscomplexobj(op))
+        else:
+            import scipy.sparse as sp
+            import scipy.sparse.linalg as spla
+
+            if sp.issparse(op):
+                self.kind = "sparse"
+                op = sp.csr_matrix(op)
+                self.raw = op
+                self.is_complex = bool(np.iscomplexobj(op.data))
+            elif isinstance(op, spla.LinearOperator):
+                self.kind = "linear_operator"
+                self.is_complex = np.issubdtype(np.dtype(op.dtype), np.complexfloating)
+            else:
+                raise TypeError(
+                    f"{name} must be None, a numpy array, a scipy sparse matrix, a scipy "
+                    f"LinearOperator or a torch tensor, got {type(op).__name__}"
+                )
+            self.backend = NUMPY
+        shape = tuple(op.shape)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"{name} must be a square 2-D operator, got shape {shape}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._norm_bound: float | None = None
+
+    # -- casting --------------------------------------------------------------------------------
+    def _pair(self, like: Any) -> tuple[Any, Any]:
+        """(op, opᴴ) in the dtype (and device) of ``like``, cached."""
+        key = (like.dtype, str(getattr(like, "device", "cpu")))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        op = self.raw
+        if self.kind == "dense":
+            if np.iscomplexobj(op) and not np.iscomplexobj(like):
+                raise TypeError(f"{self.name} is complex but the state is real; pass a complex Y0")
+            a = op.astype(like.dtype, copy=False)
+            pair = (a, a.conj().T)
+        elif self.kind == "sparse":
+            if self.is_complex and not np.iscomplexobj(like):
+                raise TypeError(f"{self.name} is complex but the state is real; pass a complex Y0")
+            a = op.astype(like.dtype)
+            pair = (a, a.conj().T.tocsr())
+        elif self.kind == "linear_operator":
+            pair = (op, None)
+        elif self.kind == "torch_dense":
+            if op.is_complex() and not like.is_complex():
+                raise TypeError(f"{self.name} is complex but the state is real; pass a complex Y0")
+            a = op.to(device=like.device, dtype=like.dtype)
+            pair = (a, a.mH.contiguous())
+        else:  # torch sparse
+            if op.is_complex() and not like.is_complex():
+                raise TypeError(f"{self.name} is complex but the state is real; pass a complex Y0")
+            coo = op.to_sparse_coo().coalesce().to(device=like.device, dtype=like.dtype)
+            adj = coo.transpose(0, 1).conj().coalesce()
+            pair = (_torch_fast_sparse(coo), _torch_fast_sparse(adj))
+        self._cache[key] = pair
+        return pair
+
+    def check_backend(self, like: Any) -> None:
+        if self.backend is None:
+            return
+        be = backend_of(like)
+        if be != self.backend:
+            raise TypeError(
+                f"{self.name} is a {self.backend.name} operator but the state is a {be.name} array; "
+                "use operators from the same library as Y0 (torch.sparse for torch states)"
+            )
+
+    # -- application ----------------------------------------------------------------------------
+    def apply(self, x: Any) -> Any:
+        """``op @ x``."""
+        if self.identity:
+            return x
+        a, _ = self._pair(x)
+        if self.kind == "linear_operator":
+            return _as_dtype(a.matmat(x), x)
+        return a @ x
+
+    def apply_adjoint(self, x: Any) -> Any:
+        """``opᴴ @ x``."""
+        if self.identity:
+            return x
+        a, ah = self._pair(x)
+        if self.kind == "linear_operator":
+            return _as_dtype(a.rmatmat(x), x)
+        return ah @ x
+
+    def apply_transpose(self, x: Any) -> Any:
+        """``opᵀ @ x`` (equals ``opᴴ x`` for real operators)."""
+        if self.identity:
+            return x
+        if not self.is_complex:
+            return self.apply_adjoint(x)
+        be = backend_of(x)
+        return be.conj(self.apply_adjoint(be.conj(x)))
+
+    def apply_conj(self, x: Any) -> Any:
+        """``conj(op) @ x``."""
+        if self.identity or not self.is_complex:
+            return self.apply(x)
+        be = backend_of(x)
+        return be.conj(self.apply(be.conj(x)))
+
+    def norm_bound(self) -> float:
+        """An upper bound of the spectral norm: ``sqrt(‖op‖₁ ‖op‖_∞)`` (estimated for LinearOperators)."""
+        if self.identity:
+            return 1.0
+        if self._norm_bound is None:
+            op = self.raw
+            if self.kind == "dense":
+                a = np.abs(op)
+                bound = math.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max())
+            elif self.kind == "sparse":
+                a = abs(op)
+                bound = math.sqrt(a.sum(axis=0).max() * a.sum(axis=1).max())
+            elif self.kind == "linear_operator":
+                import scipy.sparse.linalg as spla
+
+                bound = math.sqrt(spla.onenormest(op) * spla.onenormest(op.H))
+            else:
+                a = op.to_dense().abs() if self.kind == "torch_sparse" else op.abs()
+                bound = math.sqrt(float(a.sum(dim=0).max()) * float(a.sum(dim=1).max()))
+            self._norm_bound = float(bound)
+        return self._norm_bound
+
+    def small(self, left: Any, right: Any) -> Any:
+        """``leftᴴ · op · right`` for factor blocks (the projected operator, small)."""
+        be = backend_of(left)
+        return be.H(self.apply_adjoint(left)) @ right
+
+    def dense(self, like: Any) -> Any:
+        """The operator as a dense array of ``like``'s kind (for small problems and tests)."""
+        if self.identity:
+            raise ValueError("identity has no fixed size")
+        n = self.shape[0]
+        be = backend_of(like)
+        return self.apply(be.eye(n, like=like))
+
+
+def _as_dtype(y: Any, like: Any) -> Any:
+    return y if y.dtype == like.dtype else y.astype(np.result_type(y.dtype, like.dtype))
+
+
+def _torch_strided() -> Any:
+    import torch
+
+    return torch.strided
+
+
+def _torch_fast_sparse(coo: Any) -> Any:
+    """CSR is the fast layout for sparse × dense on CPU and CUDA; keep COO where CSR is unsupported."""
+    try:
+        return coo.to_sparse_csr()
+    except (RuntimeError, NotImplementedError):  # pragma: no cover - depends on torch build
+        return coo
+
+
+def as_operator(op: Any, name: str) -> Operator:
+    return op if isinstance(op, Operator) else Operator(op, name)

@@ -1,0 +1,220 @@
+"""The integrator base class, the per-step work context and the registry of methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._backend import backend_of
+from .._checks import unknown_name_error
+from ..fields.base import Field, as_field
+from ..linalg import RankControl, augment_basis, orthonormalize, truncate
+from ..lowrank import LowRankMatrix
+from ..substeps import SubstepSolver, as_substep
+
+__all__ = ["Counters", "Integrator", "StepContext", "get_integrator", "register", "registry"]
+
+
+@dataclass
+class Counters:
+    """Work done so far: field evaluations (projected products), QR factorizations (including
+    augmentations), SVDs (truncations) and rejected steps."""
+
+    nfev: int = 0
+    n_qr: int = 0
+    n_svd: int = 0
+    n_rejected: int = 0
+
+
+class StepContext:
+    """What one step works with: the field, the substep solver and the counters.
+
+    Integrators call the field and the linear algebra only through this object, so every
+    evaluation and factorization is counted in one place.
+    """
+
+    def __init__(self, field: Field, substep: SubstepSolver, counters: Counters) -> None:
+        self.field = field
+        self.substep = substep
+        self.counters = counters
+
+    # field products
+    def right_left(self, t: float, A: Any, B: Any, W: Any, Z: Any) -> tuple[Any, Any]:
+        self.counters.nfev += 1
+        return self.field.right_left(t, A, B, W, Z)
+
+    def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
+        self.counters.nfev += 1
+        return self.field.right(t, A, B, W)
+
+    def galerkin(self, t: float, A: Any, B: Any, Z: Any, W: Any) -> Any:
+        self.counters.nfev += 1
+        return self.field.galerkin(t, A, B, Z, W)
+
+    # substeps
+    def _solve(self, flow: Any, x0: Any, t0: float, t1: float, sign: float) -> Any:
+        counters = self.counters
+        rhs = flow.rhs
+
+        def counted(t: float, x: Any) -> Any:
+            counters.nfev += 1
+            return rhs(t, x)
+
+        exact = flow.exact
+        if exact is not None:
+
+            def counted_exact(x: Any, a: float, b: float, s: float) -> Any:
+                counters.nfev += 1
+                return exact(x, a, b, s)
+        else:
+            counted_exact = None
+        counted_flow = type(flow)(counted, counted_exact, flow.why_not_exact)
+        out = self.substep.solve(counted_flow, x0, t0, t1, sign)
+        be = backend_of(x0)
+        return be.astype(out, x0.dtype)
+
+    def k_step(self, V: Any, K0: Any, t0: float, t1: float) -> Any:
+        """``K̇ = F(t, K Vᴴ) V`` from ``K0`` on ``[t0, t1]``."""
+        return self._solve(self.field.k_flow(V), K0, t0, t1, 1.0)
+
+    def l_step(self, U: Any, L0: Any, t0: float, t1: float) -> Any:
+        """``L̇ = F(t, U Lᴴ)ᴴ U`` from ``L0`` on ``[t0, t1]``."""
+        return self._solve(self.field.l_flow(U), L0, t0, t1, 1.0)
+
+    def s_step(self, U: Any, V: Any, S0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
+        """``Ṡ = sign · Uᴴ F(t, U S Vᴴ) V`` from ``S0`` on ``[t0, t1]``."""
+        return self._solve(self.field.s_flow(U, V), S0, t0, t1, sign)
+
+    # linear algebra
+    def orth(self, X: Any) -> tuple[Any, Any]:
+        self.counters.n_qr += 1
+        return orthonormalize(X)
+
+    def augment(self, U0: Any, K: Any) -> tuple[Any, Any]:
+        self.counters.n_qr += 1
+        return augment_basis(U0, K)
+
+    def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
+        self.counters.n_svd += 1
+        u, s, v, _ = truncate(U, S, V, control)
+        return LowRankMatrix(u, s, v, check=False)
+
+
+def pad_core(S0: Any, rows: int, cols: int) -> Any:
+    """``S0`` in the top-left corner of a zero ``rows × cols`` matrix (old state in augmented bases)."""
+    be = backend_of(S0)
+    out = be.zeros((rows, cols), like=S0)
+    r, c = be.shape(S0)
+    out[:r, :c] = S0
+    return out
+
+
+def block_core(top_left: Any, top_right: Any, bottom_left: Any) -> Any:
+    """``[[A, B], [C, 0]]`` — the augmented core of the parallel integrators."""
+    be = backend_of(top_left)
+    a, b = be.shape(top_left)[0], be.shape(top_right)[1]
+    c = be.shape(bottom_left)[0]
+    out = be.zeros((a + c, be.shape(top_left)[1] + b), like=top_left)
+    out[:a, : be.shape(top_left)[1]] = top_left
+    out[:a, be.shape(top_left)[1] :] = top_right
+    out[a:, : be.shape(top_left)[1]] = bottom_left
+    return out
+
+
+class Integrator:
+    """Base class: configuration only; :meth:`step` advances a factored state by one step.
+
+    Class attributes read by tests, docs and :func:`dlra.solve`:
+    ``name``, ``order`` (proven or established order), ``rank_adaptive`` (may change the rank),
+    ``exact_for_rank_r_data`` (reproduces explicit data of exact rank r).
+    """
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 1
+    rank_adaptive: ClassVar[bool] = False
+    exact_for_rank_r_data: ClassVar[bool] = False
+    #: method-specific keyword options and their defaults
+    options: ClassVar[dict[str, Any]] = {}
+    #: True for methods that truncate (accept tol/rtol/rank/min_rank/max_rank)
+    truncates: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        substep: Any = "rk4",
+        rank: int | None = None,
+        tol: float | None = None,
+        rtol: float | None = None,
+        min_rank: int = 1,
+        max_rank: int | None = None,
+        **options: Any,
+    ) -> None:
+        self.substep = as_substep(substep)
+        for key in options:
+            if key not in self.options:
+                raise unknown_name_error("option", key, self.known_options())
+        self.config = {**self.options, **options}
+        control = RankControl(rank=rank, tol=tol, rtol=rtol, min_rank=min_rank, max_rank=max_rank)
+        if not self.truncates and (tol is not None or rtol is not None or max_rank is not None):
+            raise ValueError(
+                f"{self.name!r} keeps the rank fixed: tol, rtol and max_rank do not apply; use "
+                "'adaptive_bug' or 'parallel_bug' for rank adaptivity"
+            )
+        if self.rank_adaptive and self.requires_tolerance and not control.adaptive:
+            raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+        self.control = control
+
+    requires_tolerance: ClassVar[bool] = False
+
+    @classmethod
+    def known_options(cls) -> list[str]:
+        return ["substep", "rank", "tol", "rtol", "min_rank", "max_rank", *cls.options]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(substep={self.substep!r}, control={self.control!r})"
+
+    def rank_control(self, current_rank: int) -> RankControl:
+        """The truncation rule for a state of rank ``current_rank``: tolerance-based when a
+        tolerance was given, else fixed at ``rank`` (default: the current rank)."""
+        c = self.control
+        if c.adaptive:
+            return c
+        return RankControl(rank=c.rank or current_rank)
+
+    def step(
+        self, field: Any, Y: LowRankMatrix, t: float, h: float, *, counters: Counters | None = None
+    ) -> LowRankMatrix:
+        """One step of size ``h`` from ``(t, Y)``; returns the new state.  Work is added to
+        ``counters`` when given."""
+        ctx = StepContext(as_field(field), self.substep, counters or Counters())
+        return self._step(ctx, Y, float(t), float(h))
+
+    def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, dict[str, type]] = {"matrix": {}, "tucker": {}}
+
+
+def register(cls: type, kind: str = "matrix") -> type:
+    """Add an integrator class to the registry of ``kind`` (``"matrix"`` or ``"tucker"``)."""
+    table = _REGISTRY.setdefault(kind, {})
+    if cls.name in table:
+        raise ValueError(f"an integrator named {cls.name!r} is already registered for {kind}")
+    table[cls.name] = cls
+    return cls
+
+
+def registry(kind: str = "matrix") -> dict[str, type]:
+    return dict(_REGISTRY.get(kind, {}))
+
+
+def get_integrator(name: str, kind: str = "matrix", **options: Any) -> Integrator:
+    """An integrator instance by method name (``"bug"``, ``"adaptive_bug"``, ...)."""
+    table = _REGISTRY.get(kind, {})
+    if not isinstance(name, str):
+        raise TypeError(f"method must be a string, got {name!r}")
+    cls = table.get(name)
+    if cls is None:
+        raise unknown_name_error("method", name, table)
+    return cls(**options)
