@@ -1,0 +1,28 @@
+"""Tucker tensors ``Y = C ×₁ U₁ ×₂ ⋯ ×_d U_d`` and their DLRA integrators.
+
+``TuckerTensor`` is the state; fields are the same objects as for matrices (``DataField``,
+``LinearField`` with d-tuples of operators, plain callables) or :class:`TuckerField` subclasses;
+the integrators are registered under the matrix names with ``kind="tucker"`` and are reached
+through :func:`dlra.solve` when ``Y0`` is a ``TuckerTensor``.  Conventions: :mod:`dlra.tucker.modes`.
+"""
+
+from . import augmented_bug, bug, ksl, strang  # noqa: F401  (register the integrators)
+from .base import TuckerIntegrator, TuckerStepContext
+from .fields import TuckerField, as_tucker_field
+from .modes import fold, mode_factor, mode_product, multi_mode_product, unfold
+from .tensor import TuckerTensor
+from .truncation import TuckerRankControl
+
+__all__ = [
+    "TuckerField",
+    "TuckerIntegrator",
+    "TuckerRankControl",
+    "TuckerStepContext",
+    "TuckerTensor",
+    "as_tucker_field",
+    "fold",
+    "mode_factor",
+    "mode_product",
+    "multi_mode_product",
+    "unfold",
+]

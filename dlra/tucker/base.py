@@ -1,0 +1,172 @@
+"""The Tucker integrator base class and the per-step work context.
+
+Tucker integrators share the configuration, the substep solvers, the counters and the registry
+of the matrix integrators (:mod:`dlra.integrators.base`, registered under ``kind="tucker"``); they
+differ in the state (:class:`~dlra.TuckerTensor`), the field protocol (:mod:`dlra.tucker.fields`)
+and the rank control (one rank, minimum and maximum per mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._checks import unknown_name_error
+from ..integrators.base import Counters, Integrator, StepContext, register
+from ..substeps import as_substep
+from .fields import TuckerField, as_tucker_field
+from .tensor import TuckerTensor
+from .truncation import TuckerRankControl, sthosvd
+
+__all__ = ["TuckerIntegrator", "TuckerStepContext", "register_tucker"]
+
+
+def register_tucker(cls: type) -> type:
+    """Class decorator: register a Tucker integrator under its ``name``."""
+    return register(cls, "tucker")
+
+
+class TuckerStepContext(StepContext):
+    """Field products, substep solves and factorizations of one Tucker step, all counted."""
+
+    field: TuckerField
+
+    def project(self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any]) -> Any:
+        self.counters.nfev += 1
+        return self.field.project(t, core, factors, bases)
+
+    def project_modes(
+        self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any]
+    ) -> list[Any]:
+        self.counters.nfev += 1
+        return self.field.project_modes(t, core, factors, bases)
+
+    def mode_step(
+        self,
+        i: int,
+        G: Any,
+        factors: Sequence[Any],
+        X0: Any,
+        t0: float,
+        t1: float,
+        *,
+        basis: Any | None = None,
+        sign: float = 1.0,
+    ) -> Any:
+        """Mode-``i`` K-step (``basis=None``) or its Galerkin projection onto ``basis`` from ``X0``."""
+        return self._solve(self.field.mode_flow(i, G, factors, basis), X0, t0, t1, sign)
+
+    def core_step(
+        self, factors: Sequence[Any], C0: Any, t0: float, t1: float, sign: float = 1.0
+    ) -> Any:
+        """Galerkin step ``Ċ = sign · F(t, C ×ⱼ Uⱼ) ×ⱼ Uⱼᴴ`` from ``C0`` on ``[t0, t1]``."""
+        return self._solve(self.field.core_flow(factors), C0, t0, t1, sign)
+
+    def truncate_tucker(
+        self, core: Any, factors: Sequence[Any], control: TuckerRankControl
+    ) -> TuckerTensor:
+        self.counters.n_svd += len(factors)
+        C, U, _ = sthosvd(core, factors, control)
+        return TuckerTensor(C, U, check=False)
+
+
+class TuckerIntegrator(Integrator):
+    """Base class of the Tucker integrators: configuration only; :meth:`step` advances a
+    :class:`~dlra.TuckerTensor` by one step.
+
+    Options as for matrices; ``rank``, ``min_rank`` and ``max_rank`` may be one int for every mode
+    or one per mode.  Tolerances ``tol``/``rtol`` bound the total Frobenius norm discarded by a
+    truncation (see :mod:`dlra.tucker.truncation`).
+    """
+
+    def __init__(
+        self,
+        *,
+        substep: Any = "rk4",
+        rank: int | Sequence[int] | None = None,
+        tol: float | None = None,
+        rtol: float | None = None,
+        min_rank: int | Sequence[int] = 1,
+        max_rank: int | Sequence[int | None] | None = None,
+        **options: Any,
+    ) -> None:
+        self.substep = as_substep(substep)
+        for key in options:
+            if key not in self.options:
+                raise unknown_name_error("option", key, self.known_options())
+        self.config = {**self.options, **options}
+        self._rank_spec = (rank, tol, rtol, min_rank, max_rank)
+        # Validate what can be validated before d is known (per-mode lengths: in prepare/step).
+        TuckerRankControl.build(
+            _length(rank, min_rank, max_rank),
+            rank=rank,
+            tol=tol,
+            rtol=rtol,
+            min_rank=min_rank,
+            max_rank=max_rank,
+        )
+        if not self.truncates and (tol is not None or rtol is not None or max_rank is not None):
+            raise ValueError(
+                f"{self.name!r} keeps the ranks fixed: tol, rtol and max_rank do not apply; use "
+                "'adaptive_bug' or 'parallel_bug' for rank adaptivity"
+            )
+        if self.rank_adaptive and self.requires_tolerance and tol is None and rtol is None:
+            raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+
+    def __repr__(self) -> str:
+        rank, tol, rtol, lo, hi = self._rank_spec
+        return (
+            f"{type(self).__name__}(substep={self.substep!r}, rank={rank!r}, tol={tol!r}, "
+            f"rtol={rtol!r}, min_rank={lo!r}, max_rank={hi!r})"
+        )
+
+    @property
+    def adaptive(self) -> bool:
+        return self._rank_spec[1] is not None or self._rank_spec[2] is not None
+
+    def tucker_control(self, ranks: Sequence[int]) -> TuckerRankControl:
+        """The truncation rule for a state of ranks ``ranks``: by tolerance when one was given,
+        else fixed at ``rank`` (default: the current ranks)."""
+        rank, tol, rtol, lo, hi = self._rank_spec
+        d = len(ranks)
+        control = TuckerRankControl.build(
+            d, rank=rank, tol=tol, rtol=rtol, min_rank=lo, max_rank=hi
+        )
+        if control.adaptive:
+            return control
+        return control.fixed(control.ranks or ranks)
+
+    def prepare(self, field: Any, Y0: TuckerTensor, t0: float) -> TuckerField:
+        """The Tucker field for ``field``, validated against ``Y0`` (call once before stepping)."""
+        if not isinstance(Y0, TuckerTensor):
+            raise TypeError(f"Y0 must be a TuckerTensor, got {type(Y0).__name__}")
+        tf = as_tucker_field(field)
+        tf.validate(float(t0), Y0)
+        self.tucker_control(Y0.ranks)  # per-mode lengths checked against d
+        return tf
+
+    def step(
+        self, field: Any, Y: TuckerTensor, t: float, h: float, *, counters: Counters | None = None
+    ) -> TuckerTensor:
+        """One step of size ``h`` from ``(t, Y)``; returns the new state.  Work is added to
+        ``counters`` when given."""
+        if not isinstance(Y, TuckerTensor):
+            raise TypeError(f"Y must be a TuckerTensor, got {type(Y).__name__}")
+        ctx = TuckerStepContext(as_tucker_field(field), self.substep, counters or Counters())
+        return self._step(ctx, Y, float(t), float(h))
+
+    def _step(self, ctx: Any, Y: Any, t: float, h: float) -> Any:
+        raise NotImplementedError
+
+
+def _length(*values: Any) -> int:
+    """The number of modes implied by per-mode options (1 when all are scalars)."""
+    for v in values:
+        if v is not None and not isinstance(v, int):
+            try:
+                return len(v)
+            except TypeError:
+                raise TypeError(
+                    f"rank options must be ints or sequences of ints, got {v!r}"
+                ) from None
+    return 1
