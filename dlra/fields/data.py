@@ -92,7 +92,7 @@ class DataField(Field):
         return Flow(lambda t, S: self.galerkin(t, U @ S, V, U, V), exact)
 
     def validate(self, t: float, Y: Any) -> None:
-        U, S, V = Y
+        U, _, V = Y
         be = backend_of(U)
         A0 = self.value(t)
         if backend_of(A0) != be:

@@ -252,7 +252,7 @@ class LinearField(Field):
     # -- checks -------------------------------------------------------------------------------------
     def validate(self, t: float, Y: Any) -> None:
         self._require_matrix()
-        U, S, V = Y
+        U, _, V = Y
         be = backend_of(U)
         shape = (be.shape(U)[0], be.shape(V)[0])
         for k, term in enumerate(self.terms):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from ..lowrank import LowRankMatrix
 from .augmented_bug import augmented_galerkin
 from .base import Integrator, StepContext, pad_core, register
@@ -28,7 +30,7 @@ class MidpointBUG(Integrator):
     name = "midpoint_bug"
     order = 2
     truncates = True
-    options = {"variant": "4r"}
+    options: ClassVar[dict[str, Any]] = {"variant": "4r"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)

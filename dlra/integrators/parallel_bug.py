@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, block_core, register
 
@@ -28,7 +30,11 @@ class ParallelBUG(Integrator):
     order = 1
     rank_adaptive = True
     truncates = True
-    options = {"rejection": False, "rejection_factor": 1.0, "max_rejections": 3}
+    options: ClassVar[dict[str, Any]] = {
+        "rejection": False,
+        "rejection_factor": 1.0,
+        "max_rejections": 3,
+    }
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
         be = Y.backend

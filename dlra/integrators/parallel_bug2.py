@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, block_core, pad_core, register
 
@@ -28,7 +30,7 @@ class ParallelBUG2(Integrator):
     name = "parallel_bug2"
     order = 2
     truncates = True
-    options = {"variant": "4r"}
+    options: ClassVar[dict[str, Any]] = {"variant": "4r"}
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
