@@ -11,6 +11,7 @@ from .linalg import RankControl, augment_basis, orthonormalize, truncate, trunca
 from .lowrank import LowRankMatrix
 from .solve import IntegrationError, Solution, solve
 from .substeps import RK4, Euler, Exact, SubstepSolver
+from .tucker import TuckerField, TuckerTensor
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,8 @@ __all__ = [
     "RankControl",
     "Solution",
     "SubstepSolver",
+    "TuckerField",
+    "TuckerTensor",
     "__version__",
     "augment_basis",
     "get_integrator",

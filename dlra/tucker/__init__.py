@@ -6,7 +6,15 @@ the integrators are registered under the matrix names with ``kind="tucker"`` and
 through :func:`dlra.solve` when ``Y0`` is a ``TuckerTensor``.  Conventions: :mod:`dlra.tucker.modes`.
 """
 
-from . import augmented_bug, bug, ksl, strang  # noqa: F401  (register the integrators)
+from . import (  # noqa: F401  (importing registers the integrators)
+    augmented_bug,
+    bug,
+    ksl,
+    midpoint_bug,
+    parallel_bug,
+    parallel_bug2,
+    strang,
+)
 from .base import TuckerIntegrator, TuckerStepContext
 from .fields import TuckerField, as_tucker_field
 from .modes import fold, mode_factor, mode_product, multi_mode_product, unfold

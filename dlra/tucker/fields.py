@@ -63,14 +63,21 @@ def _replace(seq: Sequence[Any], i: int, value: Any) -> list[Any]:
     return out
 
 
-class TuckerField:
+class TuckerField(Field):
     """Protocol (and base class) of right-hand sides ``F(t, Y)`` for order-d Tucker tensors.
 
     Subclasses implement :meth:`project`; :meth:`mode_flow` and :meth:`core_flow` have defaults
-    built from it.  ``is_complex``: True when F maps real tensors to complex ones.
+    built from it.  ``is_complex``: True when F maps real tensors to complex ones.  (A subclass of
+    :class:`dlra.Field` so that :func:`dlra.solve` accepts it; the matrix products ``right`` and
+    ``left`` do not apply.)
     """
 
     is_complex: bool = False
+
+    def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} is a Tucker field; the state must be a TuckerTensor")
+
+    left = right
 
     def project(
         self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any | None]
