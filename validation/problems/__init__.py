@@ -13,6 +13,7 @@ name                        label  what
 ``prescribed-exact``        T2     explicit data of exact rank r (exactness)
 ``prescribed-exact-ode``    T2     ODE form of exact rank r (orders, ε = 0)
 ``prescribed-cubic``        T2     ODE form + cubic damping −γYYᵀY (nonlinear, ε = 0)
+``prescribed-source``       T2     ODE form + small source δG (normal component ~δ)
 ``heat``                    T3     heat equation LA + ALᵀ, rank-2 data (exact: expm)
 ``heat-source``             T3     heat equation with rank-1 source (exact: expm + Lyapunov)
 ``schrodinger``             T4     Dirichlet Schrödinger with cosine potential (CKL22)
@@ -60,6 +61,9 @@ PROBLEMS: dict[str, Callable[..., MatrixProblem]] = {
     ),
     "prescribed-cubic": lambda exact_rank=8, cubic=1.0, **kw: PrescribedSingularValues(
         form="ode", exact_rank=exact_rank, cubic=cubic, **kw
+    ),
+    "prescribed-source": lambda exact_rank=8, source=1e-2, **kw: PrescribedSingularValues(
+        form="ode", exact_rank=exact_rank, source=source, **kw
     ),
     "heat": HeatEquation,
     "heat-source": lambda source=1.0, **kw: HeatEquation(source=source, **kw),

@@ -16,7 +16,11 @@ Forms (all four are used by the studies):
   exactly (exactness tests with the explicit form, order tests with the ODE form).
 * ``cubic=γ`` (ODE form only) — add the damping term ``−γ Y Yᵀ Y``, still tangent (``ε = 0``) but
   nonlinear, so the projector-splitting schemes are no longer exact; reference by a full DOP853
-  solve.  Used for the orders of KSL (1) and Strang (2).
+  solve.
+* ``source=δ`` (ODE form only) — add a constant source ``δ·G`` (``G`` a normalised random rank-4
+  matrix): a normal component of size ~δ; exact solution ``e^{tB₁}(A₀ − X)e^{tB₂ᵀ} + X`` with
+  ``B₁X + XB₂ᵀ = −δG`` (``scipy.linalg.solve_sylvester``).  Used for the orders of KSL (1) and
+  Strang (2), which are exact on the tangent forms.
 
 ``w_scale``: spectral norm of ``W_i`` (default: 1 for the ODE forms, the calibration of §7.2; the
 raw ``W̃ − W̃ᵀ`` with ‖W‖₂ ≈ 19 for the explicit form, the calibration of §7.1).
@@ -29,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.linalg import expm
+from scipy.linalg import expm, solve_sylvester
 
 from ._base import MatrixProblem, as_backend, skew
 
@@ -50,6 +54,7 @@ class PrescribedSingularValues(MatrixProblem):
         form: str = "explicit",
         exact_rank: int | None = None,
         cubic: float = 0.0,
+        source: float = 0.0,
         w_scale: float | object | None = _RAW,
         T: float = 1.0,
         seed: int = 0,
@@ -59,8 +64,10 @@ class PrescribedSingularValues(MatrixProblem):
         del full  # n = 100 is already the published size
         if form not in ("explicit", "ode"):
             raise ValueError(f"form must be 'explicit' or 'ode', got {form!r}")
-        if cubic and form != "ode":
-            raise ValueError("cubic damping needs form='ode'")
+        if (cubic or source) and form != "ode":
+            raise ValueError("cubic damping and source terms need form='ode'")
+        if cubic and source:
+            raise ValueError("choose either cubic damping or a source term")
         rng = np.random.default_rng(seed)
         self.n = self.m = int(n)
         self.T = float(T)
@@ -76,13 +83,19 @@ class PrescribedSingularValues(MatrixProblem):
         if exact_rank is not None:
             d[exact_rank:] = 0.0
         self.d = d
-        self.known_rank = exact_rank
+        self.source = float(source)
+        # source term δ·G, G a normalised random rank-4 matrix: a small normal component
+        g = rng.standard_normal((n, 4)) @ rng.standard_normal((4, n))
+        self.G = self.source * g / np.linalg.norm(g)
+        self.X = solve_sylvester(self.B1, self.B2.T, -self.G) if source else None
+        self.known_rank = exact_rank if not source else None
         self.has_exact = self.cubic == 0.0
-        self.exact_substeps = self.cubic == 0.0
+        self.exact_substeps = self.cubic == 0.0 and self.source == 0.0
         parts = (
             [form]
             + ([f"rank {exact_rank}"] if exact_rank else [])
             + ([f"cubic {cubic:g}"] if cubic else [])
+            + ([f"source {source:g}"] if source else [])
         )
         self.name = "prescribed(" + ", ".join(parts) + ")"
         self._q = lru_cache(maxsize=256)(self._rotations)
@@ -97,6 +110,9 @@ class PrescribedSingularValues(MatrixProblem):
         if self.cubic:
             raise NotImplementedError("the cubic form has no closed form; use solution(t)")
         q1, q2 = self._q(float(t))
+        if self.X is not None:  # A(t) = e^{tB₁}(A₀ − X)e^{tB₂ᵀ} + X with B₁X + XB₂ᵀ = −G
+            e1, e2 = q1 * np.exp(t / 2), q2 * np.exp(t / 2)
+            return e1 @ (np.diag(self.d) - self.X) @ e2.T + self.X
         return (q1 * (np.exp(t) * self.d)) @ q2.T
 
     def derivative(self, t: float) -> np.ndarray:
@@ -117,7 +133,7 @@ class PrescribedSingularValues(MatrixProblem):
     def rhs(self, t: float, A: np.ndarray) -> np.ndarray:
         if self.form == "explicit":
             return self.derivative(t)
-        out = self.B1 @ A + A @ self.B2.T
+        out = self.B1 @ A + A @ self.B2.T + self.G
         if self.cubic:
             out = out - self.cubic * (A @ (A.T @ A))
         return out
@@ -131,6 +147,12 @@ class PrescribedSingularValues(MatrixProblem):
                 dA=lambda t: as_backend(self.derivative(float(t)), backend, device),
             )
         b1, b2 = (as_backend(b, backend, device) for b in (self.B1, self.B2))
+        if self.source:
+            gu, gs, gvh = np.linalg.svd(self.G)
+            G = dlra.LowRankMatrix(
+                *(as_backend(x, backend, device) for x in (gu[:, :4], np.diag(gs[:4]), gvh[:4].T))
+            )
+            return dlra.LinearField([(b1, None), (None, b2)], source=lambda t: G)
         if not self.cubic:
             return dlra.LinearField([(b1, None), (None, b2)])
         gamma = self.cubic
@@ -143,6 +165,6 @@ class PrescribedSingularValues(MatrixProblem):
     def best_error(self, rank: int, t: float | None = None) -> float:
         """Closed form ``eᵗ ‖D − D_r‖_F`` (orthogonal factors keep the singular values eᵗ dⱼ)."""
         t = self.T if t is None else t
-        if self.cubic:
+        if self.cubic or self.source:
             return super().best_error(rank, t)
         return float(math.exp(t) * np.linalg.norm(self.d[rank:]))
