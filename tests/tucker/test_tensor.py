@@ -149,7 +149,7 @@ def test_rejects_bad_shapes_and_ranks():
     Y = random_tucker()
     with pytest.raises(ValueError, match=r"factors\[2\] has shape \(18, 4\) but core has size 3"):
         TuckerTensor(np.zeros((2, 3, 3)), Y.factors)
-    with pytest.raises(ValueError, match="3 modes .* but 2 factors"):
+    with pytest.raises(ValueError, match=r"3 modes .* but 2 factors"):
         TuckerTensor(Y.core, Y.factors[:2])
     with pytest.raises(ValueError, match="at least 2 modes"):
         TuckerTensor(np.ones(3), [Y.factors[0]])
