@@ -1,0 +1,241 @@
+"""Autograd functions of the factored layers: one forward and one backward give every gradient
+the integrators need, without ``S⁻¹``.
+
+Gradient convention ``"kls"`` (the default of every layer in this package).  For a weight
+``W = U S Vᵀ`` (``U``: n × r, ``S``: r × r, ``V``: m × r) and the loss gradient ``G = ∂L/∂W``
+(never formed), the backward pass stores
+
+* ``U.grad = G V``  — the K-step gradient ``∂L/∂K`` at ``K = U S`` (``W = K Vᵀ``),
+* ``V.grad = Gᵀ U`` — the L-step gradient ``∂L/∂L`` at ``L = V Sᵀ`` (``W = U Lᵀ``),
+* ``S.grad = Uᵀ G V`` — the Galerkin (S-step) gradient, the true ``∂L/∂S``.
+
+These are the right-hand sides of the K-, L- and S-substeps of the gradient flow
+``Ẇ = −∇L(W)``.  The true partial derivatives ``∂L/∂U = G V Sᵀ`` and ``∂L/∂V = Gᵀ U S`` would need
+``S⁻¹`` to recover ``G V``: ill-conditioned when ``S`` has small singular values, which is the
+regime low-rank training lives in.  Convention ``"factors"`` stores the true partial derivatives
+instead (for training the factors with an ordinary optimizer).
+
+The backward pass costs the same as autograd's backward through ``x ↦ x V Sᵀ Uᵀ``: with the
+projected activations ``a = x V`` (saved in the forward pass) and ``b = δ U`` (``δ = ∂L/∂y``),
+``G V = δᵀ a``, ``Gᵀ U = xᵀ b``, ``Uᵀ G V = bᵀ a`` and ``∂L/∂x = b S Vᵀ``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+__all__ = [
+    "GRAD_MODES",
+    "core_row_basis",
+    "factored_conv2d",
+    "factored_linear",
+    "fold",
+    "mode_product",
+    "multi_mode_product",
+    "tucker_kernel",
+    "unfold",
+]
+
+GRAD_MODES = ("kls", "factors")
+
+
+def _check_grad_mode(grad_mode: str) -> bool:
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be 'kls' or 'factors', got {grad_mode!r}")
+    return grad_mode == "kls"
+
+
+class _FactoredLinear(torch.autograd.Function):
+    """``y = x V Sᵀ Uᵀ + b`` with K/L/S gradients (module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any, u: Any, s: Any, v: Any, bias: Any, kls: bool) -> Any:
+        a = x @ v
+        y = (a @ s.mT) @ u.mT
+        if bias is not None:
+            y = y + bias
+        ctx.save_for_backward(x, a, u, s, v)
+        ctx.kls = kls
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dy: Any) -> tuple[Any, ...]:
+        x, a, u, s, v = ctx.saved_tensors
+        need_x, need_u, need_s, need_v, need_b, _ = ctx.needs_input_grad
+        b = dy @ u
+        dx = du = ds = dv = db = None
+        if need_x:
+            dx = (b @ s) @ v.mT
+        r = s.shape[0]
+        a2, b2 = a.reshape(-1, r), b.reshape(-1, r)
+        if need_u:
+            gv = dy.reshape(-1, dy.shape[-1]).mT @ a2
+            du = gv if ctx.kls else gv @ s.mT
+        if need_v:
+            gtu = x.reshape(-1, x.shape[-1]).mT @ b2
+            dv = gtu if ctx.kls else gtu @ s
+        if need_s:
+            ds = b2.mT @ a2
+        if need_b:
+            db = dy.reshape(-1, dy.shape[-1]).sum(0)
+        return dx, du, ds, dv, db, None
+
+
+def factored_linear(
+    x: Any, u: Any, s: Any, v: Any, bias: Any = None, *, grad_mode: str = "kls"
+) -> Any:
+    """``x ↦ x (U S Vᵀ)ᵀ + bias`` for ``x`` of shape ``(…, m)``; gradients by ``grad_mode``."""
+    return _FactoredLinear.apply(x, u, s, v, bias, _check_grad_mode(grad_mode))
+
+
+class _FactoredConv2d(torch.autograd.Function):
+    """Convolution with kernel ``W = U S Vᵀ`` (``V``: in·kh·kw × r) as ``r`` filters then a 1×1 map."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Any,
+        u: Any,
+        s: Any,
+        v: Any,
+        bias: Any,
+        kernel_size: tuple[int, int],
+        conv: tuple[Any, Any, Any],
+        kls: bool,
+    ) -> Any:
+        stride, padding, dilation = conv
+        r = s.shape[0]
+        filters = v.mT.reshape(r, -1, *kernel_size)
+        a = F.conv2d(x, filters, None, stride, padding, dilation)
+        y = F.conv2d(a, (u @ s)[:, :, None, None], bias)
+        ctx.save_for_backward(x, a, u, s, v)
+        ctx.kernel_size, ctx.conv, ctx.kls = kernel_size, conv, kls
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dy: Any) -> tuple[Any, ...]:
+        x, a, u, s, v = ctx.saved_tensors
+        need_x, need_u, need_s, need_v, need_b = ctx.needs_input_grad[:5]
+        stride, padding, dilation = ctx.conv
+        r = s.shape[0]
+        filters = v.mT.reshape(r, -1, *ctx.kernel_size)
+        b = F.conv2d(dy, u.mT[:, :, None, None])  # Uᵀ δ at every position
+        dx = du = ds = dv = db = None
+        if need_x:
+            grad_a = F.conv2d(b, s.mT[:, :, None, None])  # Sᵀ Uᵀ δ
+            dx = torch.nn.grad.conv2d_input(x.shape, filters, grad_a, stride, padding, dilation)
+        if need_u:
+            gv = torch.einsum("bohw,brhw->or", dy, a)
+            du = gv if ctx.kls else gv @ s.mT
+        if need_v:
+            gtu = torch.nn.grad.conv2d_weight(x, filters.shape, b, stride, padding, dilation)
+            gtu = gtu.reshape(r, -1).mT
+            dv = gtu if ctx.kls else gtu @ s
+        if need_s:
+            ds = torch.einsum("brhw,bshw->rs", b, a)
+        if need_b:
+            db = dy.sum((0, 2, 3))
+        return dx, du, ds, dv, db, None, None, None
+
+
+def factored_conv2d(
+    x: Any,
+    u: Any,
+    s: Any,
+    v: Any,
+    bias: Any,
+    kernel_size: tuple[int, int],
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    *,
+    grad_mode: str = "kls",
+) -> Any:
+    """2-D convolution (zero padding, ``groups=1``) with kernel ``U S Vᵀ`` reshaped to
+    ``(out, in, kh, kw)``.  Cost: ``r`` full filters plus a ``1×1`` map ``r → out``."""
+    conv = (stride, padding, dilation)
+    return _FactoredConv2d.apply(
+        x, u, s, v, bias, tuple(kernel_size), conv, _check_grad_mode(grad_mode)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tucker kernels
+# --------------------------------------------------------------------------------------------
+
+
+def unfold(x: Any, mode: int) -> Any:
+    """Mode-``mode`` unfolding ``Mat_i(X)`` (C order: remaining modes in increasing order)."""
+    return torch.movedim(x, mode, 0).reshape(x.shape[mode], -1)
+
+
+def fold(m: Any, mode: int, shape: tuple[int, ...]) -> Any:
+    """Inverse of :func:`unfold` for a tensor of the given full ``shape``."""
+    rest = [n for i, n in enumerate(shape) if i != mode]
+    return torch.movedim(m.reshape(shape[mode], *rest), 0, mode)
+
+
+def mode_product(x: Any, m: Any, mode: int) -> Any:
+    """``X ×_mode M``: multiplies every mode-``mode`` fibre of ``X`` by ``M``."""
+    return torch.movedim(torch.tensordot(m, x, dims=([1], [mode])), 0, mode)
+
+
+def multi_mode_product(
+    x: Any, mats: list[Any], skip: int | None = None, transpose: bool = False
+) -> Any:
+    """``X ×_j M_j`` over all modes ``j ≠ skip`` (``M_jᵀ`` when ``transpose``)."""
+    for j, m in enumerate(mats):
+        if j != skip:
+            x = mode_product(x, m.mT if transpose else m, j)
+    return x
+
+
+def core_row_basis(core: Any, mode: int) -> tuple[Any, Any]:
+    """Thin QR ``Mat_i(C)ᵀ = Q_i R_i``: returns ``(Q_i, R_i)``.  ``S_i = R_iᵀ`` and the mode-``i``
+    K-step variable is ``K_i = U_i S_i`` (``integrators.md`` §3.1)."""
+    return torch.linalg.qr(unfold(core, mode).mT, mode="reduced")
+
+
+class _TuckerKernel(torch.autograd.Function):
+    """``W = C ×₁ U₁ ×₂ U₂ ×₃ U₃ ×₄ U₄`` with K_i/C gradients from the kernel gradient ``G``.
+
+    Convention ``"kls"``: ``U_i.grad = Mat_i(G ×_{j≠i} U_jᵀ) Q_i`` (the mode-``i`` K-step gradient,
+    ``Q_i`` from :func:`core_row_basis`), ``C.grad = G ×_j U_jᵀ``.  ``"factors"``: the true
+    partial derivatives ``U_i.grad = Mat_i(G ×_{j≠i} U_jᵀ) Mat_i(C)ᵀ``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, core: Any, kls: bool, *factors: Any) -> Any:
+        ctx.save_for_backward(core, *factors)
+        ctx.kls = kls
+        return multi_mode_product(core, list(factors))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g: Any) -> tuple[Any, ...]:
+        core, *factors = ctx.saved_tensors
+        need_core = ctx.needs_input_grad[0]
+        need_factors = ctx.needs_input_grad[2:]
+        grads: list[Any] = [None] * len(factors)
+        for i, need in enumerate(need_factors):
+            if not need:
+                continue
+            d_i = unfold(multi_mode_product(g, factors, skip=i, transpose=True), i)
+            if ctx.kls:
+                q_i, _ = core_row_basis(core, i)
+                grads[i] = d_i @ q_i
+            else:
+                grads[i] = d_i @ unfold(core, i).mT
+        dcore = multi_mode_product(g, factors, transpose=True) if need_core else None
+        return (dcore, None, *grads)
+
+
+def tucker_kernel(core: Any, factors: list[Any], *, grad_mode: str = "kls") -> Any:
+    """The full tensor ``C ×_j U_j`` with gradients by ``grad_mode`` (see :class:`_TuckerKernel`)."""
+    return _TuckerKernel.apply(core, _check_grad_mode(grad_mode), *factors)
