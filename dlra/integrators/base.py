@@ -90,9 +90,9 @@ class StepContext:
         self.counters.n_qr += 1
         return orthonormalize(X)
 
-    def augment(self, U0: Any, K: Any) -> tuple[Any, Any]:
+    def augment(self, U0: Any, K: Any, drop_below: float | None = None) -> tuple[Any, Any]:
         self.counters.n_qr += 1
-        return augment_basis(U0, K)
+        return augment_basis(U0, K, drop_below=drop_below)
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1
