@@ -6,15 +6,16 @@ Exit status 0 when every expectation holds, 1 when any fails, 2 on bad arguments
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import expectations as ex
 
-__all__ = ["build_parser", "main"]
+__all__ = ["blas_threads", "build_parser", "main"]
 
 
 def build_parser(prog: str = "dlra validate") -> argparse.ArgumentParser:
@@ -42,7 +43,28 @@ def build_parser(prog: str = "dlra validate") -> argparse.ArgumentParser:
     )
     p.add_argument("--list", action="store_true", help="list studies and methods, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads (default 1: the matrices are small; 0 = library default)",
+    )
     return p
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Limit BLAS/OpenMP threads to ``n`` (0: leave the library default) while running."""
+    if n <= 0:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -97,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .runner import run
 
     start = time.perf_counter()
-    results = run([STUDIES[s]() for s in studies], cfg, progress=not args.no_progress)
+    with blas_threads(args.threads):
+        results = run([STUDIES[s]() for s in studies], cfg, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     command = "dlra validate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     path = write_markdown(results, cfg, seconds=seconds, command=command.strip())

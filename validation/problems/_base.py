@@ -54,7 +54,7 @@ def as_backend(x: np.ndarray, backend: str, device: str | None = None, dtype: An
     if backend == "torch":
         import torch
 
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = torch.from_numpy(np.array(x, copy=True, order="C"))
         if dtype is not None:
             t = t.to(dtype)
         return t.to(device or "cpu")
@@ -91,6 +91,20 @@ class MatrixProblem:
 
     def __init__(self) -> None:
         self._cache: dict[float, np.ndarray] = {}
+        self._memo_cache: dict[tuple[str, float], np.ndarray] = {}
+
+    def _memo(self, kind: str, t: float, fn: Callable[[float], np.ndarray]) -> np.ndarray:
+        """``fn(t)`` memoised per time (read-only result): integrators ask for the data at the
+        same step times many times (every substep, every method, every rank)."""
+        key = (kind, round(float(t), 15))
+        hit = self._memo_cache.get(key)
+        if hit is None:
+            if len(self._memo_cache) >= 4096:
+                self._memo_cache.clear()
+            hit = fn(float(t))
+            hit.setflags(write=False)
+            self._memo_cache[key] = hit
+        return hit
 
     # -- to implement --------------------------------------------------------------------------
     def initial(self) -> np.ndarray:

@@ -143,8 +143,8 @@ class PrescribedSingularValues(MatrixProblem):
 
         if self.form == "explicit":
             return dlra.DataField(
-                lambda t: as_backend(self.exact(float(t)), backend, device),
-                dA=lambda t: as_backend(self.derivative(float(t)), backend, device),
+                lambda t: as_backend(self._memo("A", t, self.exact), backend, device),
+                dA=lambda t: as_backend(self._memo("dA", t, self.derivative), backend, device),
             )
         b1, b2 = (as_backend(b, backend, device) for b in (self.B1, self.B2))
         if self.source:

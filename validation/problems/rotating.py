@@ -83,6 +83,6 @@ class RotatingMatrix(MatrixProblem):
         from dlra import DataField
 
         return DataField(
-            lambda t: as_backend(self.exact(float(t)), backend, device),
-            dA=lambda t: as_backend(self.derivative(float(t)), backend, device),
+            lambda t: as_backend(self._memo("A", t, self.exact), backend, device),
+            dA=lambda t: as_backend(self._memo("dA", t, self.derivative), backend, device),
         )
