@@ -28,16 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from dlra.tucker.modes import mode_factor, multi_mode_product, unfold
+
 __all__ = [
     "GRAD_MODES",
     "core_row_basis",
     "factored_conv2d",
     "factored_linear",
-    "fold",
-    "mode_product",
-    "multi_mode_product",
     "tucker_kernel",
-    "unfold",
 ]
 
 GRAD_MODES = ("kls", "factors")
@@ -170,36 +168,16 @@ def factored_conv2d(
 # --------------------------------------------------------------------------------------------
 
 
-def unfold(x: Any, mode: int) -> Any:
-    """Mode-``mode`` unfolding ``Mat_i(X)`` (C order: remaining modes in increasing order)."""
-    return torch.movedim(x, mode, 0).reshape(x.shape[mode], -1)
+def core_row_basis(core: Any, mode: int) -> Any:
+    """``Q_i`` with orthonormal columns from the thin QR ``Mat_i(C)ᵀ = Q_i R_i`` (through
+    :func:`dlra.tucker.mode_factor`, which returns ``S_i = R_iᵀ`` and ``G_i = Ten_i(Q_iᵀ)``).  The
+    mode-``i`` K-step variable is ``K_i = U_i S_i`` (``integrators.md`` §3.1)."""
+    _, g = mode_factor(core, mode)
+    return unfold(g, mode).mT
 
 
-def fold(m: Any, mode: int, shape: tuple[int, ...]) -> Any:
-    """Inverse of :func:`unfold` for a tensor of the given full ``shape``."""
-    rest = [n for i, n in enumerate(shape) if i != mode]
-    return torch.movedim(m.reshape(shape[mode], *rest), 0, mode)
-
-
-def mode_product(x: Any, m: Any, mode: int) -> Any:
-    """``X ×_mode M``: multiplies every mode-``mode`` fibre of ``X`` by ``M``."""
-    return torch.movedim(torch.tensordot(m, x, dims=([1], [mode])), 0, mode)
-
-
-def multi_mode_product(
-    x: Any, mats: list[Any], skip: int | None = None, transpose: bool = False
-) -> Any:
-    """``X ×_j M_j`` over all modes ``j ≠ skip`` (``M_jᵀ`` when ``transpose``)."""
-    for j, m in enumerate(mats):
-        if j != skip:
-            x = mode_product(x, m.mT if transpose else m, j)
-    return x
-
-
-def core_row_basis(core: Any, mode: int) -> tuple[Any, Any]:
-    """Thin QR ``Mat_i(C)ᵀ = Q_i R_i``: returns ``(Q_i, R_i)``.  ``S_i = R_iᵀ`` and the mode-``i``
-    K-step variable is ``K_i = U_i S_i`` (``integrators.md`` §3.1)."""
-    return torch.linalg.qr(unfold(core, mode).mT, mode="reduced")
+def _all_but(mats: list[Any], i: int) -> list[Any]:
+    return [None if j == i else m for j, m in enumerate(mats)]
 
 
 class _TuckerKernel(torch.autograd.Function):
@@ -226,13 +204,12 @@ class _TuckerKernel(torch.autograd.Function):
         for i, need in enumerate(need_factors):
             if not need:
                 continue
-            d_i = unfold(multi_mode_product(g, factors, skip=i, transpose=True), i)
+            d_i = unfold(multi_mode_product(g, _all_but(factors, i), adjoint=True), i)
             if ctx.kls:
-                q_i, _ = core_row_basis(core, i)
-                grads[i] = d_i @ q_i
+                grads[i] = d_i @ core_row_basis(core, i)
             else:
                 grads[i] = d_i @ unfold(core, i).mT
-        dcore = multi_mode_product(g, factors, transpose=True) if need_core else None
+        dcore = multi_mode_product(g, factors, adjoint=True) if need_core else None
         return (dcore, None, *grads)
 
 

@@ -15,15 +15,16 @@ moments are expressed in the current bases and rotated into the new ones.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from dlra import RankControl, augment_basis, orthonormalize, truncate
+from dlra.tucker.modes import fold, pad
+from dlra.tucker.truncation import TuckerRankControl
 
 from ._base import FactoredModule
-from ._functional import core_row_basis, fold
+from ._functional import core_row_basis
 from .tucker import truncate_core
 
 __all__ = ["MatrixPlan", "TuckerPlan", "clamp_condition"]
@@ -250,32 +251,26 @@ class TuckerPlan:
         self.u_hat = [p[1] for p in pairs]
         self.core_leaf: torch.Tensor | None = None
 
-    def _augmented_zeros(self) -> torch.Tensor:
-        shape = tuple(u.shape[1] for u in self.u_hat)
-        return self.c0.detach().new_zeros(shape)
-
-    def _old(self) -> tuple[slice, ...]:
-        return tuple(slice(0, r) for r in self.r0)
+    def _augmented_shape(self) -> tuple[int, ...]:
+        return tuple(u.shape[1] for u in self.u_hat)
 
     def parallel_core(self, h: float) -> torch.Tensor:
-        core = self._augmented_zeros()
+        """All-old block ``C₀ − h·g_C``; block new in mode ``i`` only:
+        ``Ten_i(Ũ_iᵀ K_i(t₁) Q_iᵀ) = −h·Ten_i(Ũ_iᵀ g_i Q_iᵀ)``; other blocks zero (§3.5)."""
         c0 = self.c0.detach()
-        core[self._old()] = c0 - h * self.g_c
+        core = pad(c0 - h * self.g_c, self._augmented_shape())
         for i, (u_new, g_i) in enumerate(zip(self.u_new, self.g, strict=True)):
             p_i = u_new.shape[1]
             if p_i == 0:
                 continue
-            q_i, _ = core_row_basis(c0, i)
-            block = -h * (u_new.mT @ g_i) @ q_i.mT
-            shape = tuple(p_i if j == i else r for j, r in enumerate(self.r0))
-            index = list(self._old())
+            block = -h * (u_new.mT @ g_i) @ core_row_basis(c0, i).mT
+            index = [slice(0, r) for r in self.r0]
             index[i] = slice(self.r0[i], self.r0[i] + p_i)
-            core[tuple(index)] = fold(block, i, shape)
+            core[tuple(index)] = fold(block, i, self.r0)
         return core
 
     def augmented_point(self) -> dict[str, torch.Tensor]:
-        core = self._augmented_zeros()
-        core[self._old()] = self.c0.detach()
+        core = pad(self.c0.detach(), self._augmented_shape())
         self.core_leaf = core.requires_grad_(True)
         out = {"core": self.core_leaf}
         out.update({f"U{i}": u for i, u in enumerate(self.u_hat)})
@@ -295,11 +290,8 @@ class TuckerPlan:
             g = g + self.group["weight_decay"] * core0
         return core0 - h * g
 
-    def truncate(
-        self, core: torch.Tensor, control: RankControl | list[RankControl]
-    ) -> tuple[int, ...]:
-        controls = control if isinstance(control, list) else [control] * 4
-        self.c1, self.p, ranks = truncate_core(core, controls)
+    def truncate(self, core: torch.Tensor, control: TuckerRankControl) -> tuple[int, ...]:
+        self.c1, self.p, ranks = truncate_core(core, control)
         return tuple(ranks)
 
     def apply(self, state: Any, swap: Any) -> None:
@@ -318,19 +310,3 @@ class TuckerPlan:
     @property
     def ranks(self) -> tuple[int, ...]:
         return self.r0
-
-
-def tucker_controls(control: RankControl, ranks: tuple[int, ...] | None) -> list[RankControl]:
-    """Per-mode rank rules: fixed ranks, or the tolerances split as ``tol/√d`` per mode so the
-    HOSVD truncation discards at most ``tol + rtol·‖Ĉ‖`` in total."""
-    if ranks is not None:
-        return [RankControl(rank=r) for r in ranks]
-    scale = 1 / math.sqrt(4)
-    return [
-        RankControl(
-            tol=None if control.tol is None else control.tol * scale,
-            rtol=None if control.rtol is None else control.rtol * scale,
-            min_rank=control.min_rank,
-            max_rank=control.max_rank,
-        )
-    ] * 4

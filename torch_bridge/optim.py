@@ -47,7 +47,8 @@ from dlra import RankControl
 
 from . import distributed as _dist
 from ._base import FactoredModule, owner_of
-from ._plans import MatrixPlan, TuckerPlan, tucker_controls
+from ._plans import MatrixPlan, TuckerPlan
+from .tucker import tucker_control
 
 __all__ = [
     "DLRT",
@@ -246,11 +247,10 @@ class _FactoredOptimizer(Optimizer):
                 tol=g["tol"], rtol=g["rtol"], min_rank=g["min_rank"], max_rank=g["max_rank"]
             )
         if not self.adaptive:
-            return tucker_controls(RankControl(), plan.ranks)
-        control = RankControl(
+            return tucker_control(ranks=plan.ranks)
+        return tucker_control(
             tol=g["tol"], rtol=g["rtol"], min_rank=g["min_rank"], max_rank=g["max_rank"]
         )
-        return tucker_controls(control, None)
 
     def _evaluate(self, closure: Any) -> Any:
         with torch.enable_grad():
@@ -275,7 +275,7 @@ class _FactoredOptimizer(Optimizer):
                     if plan.module.kind == "matrix":
                         plan.truncate(core, RankControl(rank=theirs[0]))
                     else:
-                        plan.truncate(core, [RankControl(rank=r) for r in theirs])
+                        plan.truncate(core, tucker_control(ranks=theirs))
         for plan in plans:
             plan.apply(self.state, self._swap)
 
