@@ -11,6 +11,7 @@ schemes (KSL, Strang, BUG, adaptive BUG) reproduce them; with ``ε > 0`` the rob
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from typing import Any
 
@@ -59,6 +60,16 @@ class RotatingMatrix(MatrixProblem):
         self.A1[:k, :k] = np.eye(k) + 0.5 * rng.uniform(size=(k, k))
         self.A2 = rng.uniform(size=(n, n))
         self._q = lru_cache(maxsize=256)(self._rotations)
+
+    def with_eps(self, eps: float) -> RotatingMatrix:
+        """The same data (rotations, A₁, A₂ and their caches) with perturbation size ``eps``."""
+        other = copy.copy(self)
+        other.eps = float(eps)
+        other.name = f"rotating(eps={eps:g})"
+        other.known_rank = self.core_rank if other.eps == 0 else None
+        other._cache = {}
+        other._memo_cache = {}
+        return other
 
     def _rotations(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         return expm(t * self.T1), expm(t * self.T2)

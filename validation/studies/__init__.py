@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._framework import Case, Config, Figure, Outcome, Row, Study, StudyResult
 from .exactness import ExactnessStudy
 from .order import OrderStudy
+from .robustness import RobustnessStudy
 from .symmetry import SymmetryStudy
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Figure",
     "OrderStudy",
     "Outcome",
+    "RobustnessStudy",
     "Row",
     "Study",
     "StudyResult",
@@ -27,6 +29,7 @@ STUDIES: dict[str, type[Study]] = {
     for cls in (
         OrderStudy,
         ExactnessStudy,
+        RobustnessStudy,
         SymmetryStudy,
     )
 }
