@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (importing registers the integrators)
 from .base import TuckerIntegrator, TuckerStepContext
 from .fields import TuckerField, as_tucker_field
 from .modes import fold, mode_factor, mode_product, multi_mode_product, unfold
+from .state import prepare_field, prepare_state
 from .tensor import TuckerTensor
 from .truncation import TuckerRankControl
 
@@ -32,5 +33,7 @@ __all__ = [
     "mode_factor",
     "mode_product",
     "multi_mode_product",
+    "prepare_field",
+    "prepare_state",
     "unfold",
 ]

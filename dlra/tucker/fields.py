@@ -75,7 +75,9 @@ class TuckerField(Field):
     is_complex: bool = False
 
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
-        raise TypeError(f"{type(self).__name__} is a Tucker field; the state must be a TuckerTensor")
+        raise TypeError(
+            f"{type(self).__name__} is a Tucker field; the state must be a TuckerTensor"
+        )
 
     left = right
 

@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from .._backend import backend_of
 from .augmented_bug import augmented_galerkin
 from .base import TuckerIntegrator, TuckerStepContext, register_tucker
-from .modes import mode_factor, pad, unfold
+from .modes import pad, unfold
 from .tensor import TuckerTensor
 
-__all__ = ["TuckerMidpointBUG", "tangent_directions"]
+__all__ = ["TuckerMidpointBUG", "occupied_rows", "tangent_directions"]
 
 _VARIANTS = ("4r", "3r")
 
 
+def occupied_rows(core: Any, i: int, drop: float) -> Any:
+    """Orthonormal basis (``Π_{j≠i} rⱼ × k``) of the numerically occupied row space of
+    ``Matᵢ(core)``: right singular vectors with ``σ > drop·σ₁``.  An augmented core is often rank
+    deficient; its remaining rows are arbitrary directions that ``F`` must not be applied along."""
+    be = backend_of(core)
+    _, sigma, Wh = be.svd(unfold(core, i))
+    s = be.to_numpy(sigma)
+    k = max(1, int((s > drop * s[0]).sum())) if len(s) and s[0] > 0 else 1
+    return be.H(Wh[:k])
+
+
 def tangent_directions(
-    ctx: TuckerStepContext, t: float, core: Any, factors: list[Any]
+    ctx: TuckerStepContext, t: float, core: Any, factors: list[Any], drop: float
 ) -> list[Any]:
     """Per mode, the K-step directions of ``F(t, Y)`` at ``Y = core ×ⱼ factorsⱼ``:
-    ``Matᵢ(F ×_{j≠i} Uⱼᴴ) Matᵢ(Gᵢ)ᴴ`` (nᵢ × rᵢ), with ``core = Gᵢ ×ᵢ Sᵢ`` — the mode-i
-    components of the tangent projection of ``F`` (for d = 2: ``F V`` and ``Fᴴ U``).  One
-    (projected) evaluation of ``F``."""
-    be = backend_of(core)
+    ``Matᵢ(F ×_{j≠i} Uⱼᴴ) Qᵢ`` with ``Qᵢ`` the occupied row space of ``Matᵢ(core)`` — the mode-i
+    components of the tangent projection of ``F`` (for d = 2: ``F V`` and ``Fᴴ U``, as in the
+    matrix schemes).  One (projected) evaluation of ``F``."""
     projections = ctx.project_modes(t, core, factors, factors)
-    out = []
-    for i, P in enumerate(projections):
-        _, G = mode_factor(core, i)
-        out.append(unfold(P, i) @ be.H(unfold(G, i)))
-    return out
+    return [unfold(P, i) @ occupied_rows(core, i, drop) for i, P in enumerate(projections)]
+
+
+def rounding_drop(dtype_of: Any) -> float:
+    """Relative size below which directions of ``F`` are rounding-determined: ``√eps/100`` (the
+    threshold of the matrix midpoint BUG, see :func:`dlra.augment_basis`)."""
+    be = backend_of(dtype_of)
+    return math.sqrt(be.eps(dtype_of.dtype)) / 100
 
 
 @register_tucker
@@ -63,18 +77,19 @@ class TuckerMidpointBUG(TuckerIntegrator):
         be = Y.backend
         t0, th, t1 = t, t + h / 2, t + h
         control = self.tucker_control(Y.ranks)
+        drop = rounding_drop(Y.core)
         C_h, U_h = augmented_galerkin(ctx, Y, t0, th)
         if self.config["variant"] == "3r":
             Yh = ctx.truncate_tucker(C_h, U_h, control)
             C_h, U_h = Yh.core, list(Yh.factors)
-            dirs = tangent_directions(ctx, th, C_h, U_h)
+            dirs = tangent_directions(ctx, th, C_h, U_h, drop)
             U_hat = [
-                ctx.augment(U0, be.concat([Uh, D], axis=1))[1]
+                ctx.augment(U0, be.concat([Uh, D], axis=1), drop)[1]
                 for U0, Uh, D in zip(Y.factors, U_h, dirs)
             ]
         else:
-            dirs = tangent_directions(ctx, th, C_h, U_h)
-            U_hat = [ctx.augment(Uh, D)[1] for Uh, D in zip(U_h, dirs)]
+            dirs = tangent_directions(ctx, th, C_h, U_h, drop)
+            U_hat = [ctx.augment(Uh, D, drop)[1] for Uh, D in zip(U_h, dirs)]
         # Uⱼ⁰ leads Ûⱼ, so the start is C⁰ padded with zeros: Y₀ exactly.
         C_start = pad(Y.core, [be.shape(U)[1] for U in U_hat])
         C1 = ctx.core_step(U_hat, C_start, t0, t1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .base import TuckerIntegrator, TuckerStepContext, register_tucker
-from .midpoint_bug import tangent_directions
+from .midpoint_bug import rounding_drop, tangent_directions
 from .modes import fold, pad, unfold
 from .tensor import TuckerTensor
 
@@ -56,7 +56,7 @@ class TuckerParallelBUG2(TuckerIntegrator):
         C0, U0 = Y.core, list(Y.factors)
         ranks = Y.ranks
         # 1. pre-augmentation with the tangent directions of F₀
-        dirs = tangent_directions(ctx, t0, C0, U0)
+        dirs = tangent_directions(ctx, t0, C0, U0, rounding_drop(C0))
         U0_hat = [ctx.augment(U, D)[1] for U, D in zip(U0, dirs)]
         hat0 = [be.shape(U)[1] for U in U0_hat]
         # Z-directions: F₀ projected on Uᵢ⁰ in mode i and on Ûⱼ⁰ elsewhere (one more evaluation)

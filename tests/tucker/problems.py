@@ -56,10 +56,18 @@ class RotatingTucker:
         C[tuple(slice(0, r) for r in ranks)] = rng.standard_normal(ranks)
         self.C0 = C.astype(complex) if complex_ else C
         self.shape, self.ranks = shape, ranks
+        # e^{tW} = V e^{-itΛ} Vᴴ from the eigendecomposition of the Hermitian iW (fast, exact)
+        self._eig = [np.linalg.eigh(1j * W) for W in self.W]
+        self._real = not complex_
+
+    def rotation(self, i: int, t: float) -> np.ndarray:
+        lam, V = self._eig[i]
+        R = (V * np.exp(-1j * t * lam)) @ V.conj().T
+        return R.real if self._real else R
 
     def A(self, t: float) -> np.ndarray:
         return np.exp(t) * multi_mode_product(
-            self.C0, [sl.expm(t * W) @ Q for W, Q in zip(self.W, self.Q)]
+            self.C0, [self.rotation(i, t) @ Q for i, Q in enumerate(self.Q)]
         )
 
     def dA(self, t: float) -> np.ndarray:
