@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from .studies import STUDIES
-from .studies._framework import Config, Study, StudyResult, run_cases
+from .studies._framework import Config, Study, StudyResult, clear_caches, run_cases
 
 __all__ = ["run"]
 
@@ -31,6 +31,7 @@ def run(
             bar.update(1)
 
     results = []
+    clear_caches()
     try:
         for study, cases in plans:
             start = time.perf_counter()
@@ -47,6 +48,7 @@ def run(
                 )
             )
     finally:
+        clear_caches()
         if bar is not None:
             bar.close()
     return results

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from ._framework import Case, Config, Figure, Outcome, Row, Study, StudyResult
+from .conservation import ConservationStudy
 from .exactness import ExactnessStudy
 from .order import OrderStudy
+from .rank import RankStudy
 from .robustness import RobustnessStudy
 from .symmetry import SymmetryStudy
+from .truncation import TruncationStudy
 
 __all__ = [
     "STUDIES",
     "Case",
     "Config",
+    "ConservationStudy",
     "ExactnessStudy",
     "Figure",
     "OrderStudy",
     "Outcome",
+    "RankStudy",
     "RobustnessStudy",
     "Row",
     "Study",
     "StudyResult",
     "SymmetryStudy",
+    "TruncationStudy",
 ]
 
 #: name → study class, in report order
@@ -30,6 +36,9 @@ STUDIES: dict[str, type[Study]] = {
         OrderStudy,
         ExactnessStudy,
         RobustnessStudy,
+        TruncationStudy,
+        ConservationStudy,
+        RankStudy,
         SymmetryStudy,
     )
 }

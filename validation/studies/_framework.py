@@ -26,8 +26,10 @@ __all__ = [
     "Row",
     "Study",
     "StudyResult",
+    "clear_caches",
     "fit_slope",
     "integrate",
+    "shared_problem",
 ]
 
 SIZES = ("tiny", "quick", "full")
@@ -232,6 +234,21 @@ def integrate(
     runs of truncating methods get ``rank=rank`` unless a tolerance is given."""
     import dlra
 
+    key = (
+        id(problem),
+        method,
+        h,
+        rank,
+        repr(substep),
+        repr(save_at),
+        T,
+        cfg.backend,
+        cfg.device,
+        tuple(sorted((k, repr(v)) for k, v in options.items())),
+    )
+    hit = _SOLUTIONS.get(key)
+    if hit is not None and hit[0] is problem:
+        return hit[1]
     F = _field(problem, cfg)
     Y0 = problem.y0(rank, cfg.backend, cfg.device)
     if substep is None:
@@ -239,10 +256,43 @@ def integrate(
     truncating = getattr(dlra.INTEGRATORS.get(method), "truncates", False)
     if truncating and "tol" not in options and "rtol" not in options and "rank" not in options:
         options["rank"] = rank
-    T = problem.T if T is None else T
-    return dlra.solve(
-        F, Y0, (problem.t0, T), h=h, method=method, substep=substep, save_at=save_at, **options
+    sol = dlra.solve(
+        F,
+        Y0,
+        (problem.t0, problem.T if T is None else T),
+        h=h,
+        method=method,
+        substep=substep,
+        save_at=save_at,
+        **options,
     )
+    _SOLUTIONS[key] = (problem, sol)
+    return sol
+
+
+#: solutions of the current run, shared between studies (e.g. the rank and conservation studies
+#: use the same adaptive runs); cleared by :func:`clear_caches` at the start of every run
+_SOLUTIONS: dict[tuple, tuple[Any, Any]] = {}
+
+
+_PROBLEMS: dict[tuple, Any] = {}
+
+
+def shared_problem(name: str, **params: Any) -> Any:
+    """``validation.problems.make(name, **params)``, one instance per run, so that studies using
+    the same problem share its reference solutions and their solves."""
+    from ..problems import make
+
+    key = (name, tuple(sorted(params.items())))
+    if key not in _PROBLEMS:
+        _PROBLEMS[key] = make(name, **params)
+    return _PROBLEMS[key]
+
+
+def clear_caches() -> None:
+    _SOLUTIONS.clear()
+    _FIELDS.clear()
+    _PROBLEMS.clear()
 
 
 _FIELDS: dict[tuple[int, str, str | None], Any] = {}
