@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ._framework import Case, Config, Figure, Outcome, Row, Study, StudyResult
+from .ckl22 import CKL22Study
 from .conservation import ConservationStudy
 from .exactness import ExactnessStudy
+from .kusch24 import Kusch24Study
 from .order import OrderStudy
 from .rank import RankStudy
 from .robustness import RobustnessStudy
@@ -13,11 +15,13 @@ from .truncation import TruncationStudy
 
 __all__ = [
     "STUDIES",
+    "CKL22Study",
     "Case",
     "Config",
     "ConservationStudy",
     "ExactnessStudy",
     "Figure",
+    "Kusch24Study",
     "OrderStudy",
     "Outcome",
     "RankStudy",
@@ -40,5 +44,7 @@ STUDIES: dict[str, type[Study]] = {
         ConservationStudy,
         RankStudy,
         SymmetryStudy,
+        CKL22Study,
+        Kusch24Study,
     )
 }
