@@ -21,7 +21,13 @@ name                        label  what
 ``symmetric``               S      symmetric Riccati-type ODE (symmetry preservation)
 ==========================  =====  ==========================================================
 
-Tucker problems (T6) live in :mod:`validation.problems.tucker`.
+Tucker problems (T6, :mod:`validation.problems.tucker`; ``y0`` returns a ``dlra.TuckerTensor``):
+
+==========================  =====  ==========================================================
+``tucker-rotating``         T6     rotating core of multilinear rank (r, r, r), explicit data
+``tucker-rotating-ode``     T6     the same as a tangent per-mode LinearField (ε = 0)
+``tucker-schrodinger``      T6     3-D Schrödinger with a cosine potential (analogue of T4)
+==========================  =====  ==========================================================
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from .prescribed import PrescribedSingularValues
 from .rotating import RotatingMatrix
 from .schrodinger import Schrodinger
 from .symmetric import SymmetricRiccati
+from .tucker import TuckerRotating, TuckerSchrodinger
 
 __all__ = [
     "PROBLEMS",
@@ -44,6 +51,8 @@ __all__ = [
     "RotatingMatrix",
     "Schrodinger",
     "SymmetricRiccati",
+    "TuckerRotating",
+    "TuckerSchrodinger",
     "as_backend",
     "finite_difference_rhs",
     "make",
@@ -70,6 +79,9 @@ PROBLEMS: dict[str, Callable[..., MatrixProblem]] = {
     "schrodinger": lambda **kw: Schrodinger(boundary="dirichlet", **kw),
     "schrodinger-periodic": lambda **kw: Schrodinger(boundary="periodic", **kw),
     "symmetric": SymmetricRiccati,
+    "tucker-rotating": lambda **kw: TuckerRotating(form="explicit", **kw),
+    "tucker-rotating-ode": lambda **kw: TuckerRotating(form="ode", **kw),
+    "tucker-schrodinger": TuckerSchrodinger,
 }
 
 

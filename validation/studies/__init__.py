@@ -12,6 +12,7 @@ from .rank import RankStudy
 from .robustness import RobustnessStudy
 from .symmetry import SymmetryStudy
 from .truncation import TruncationStudy
+from .tucker import TuckerStudy
 
 __all__ = [
     "STUDIES",
@@ -31,6 +32,7 @@ __all__ = [
     "StudyResult",
     "SymmetryStudy",
     "TruncationStudy",
+    "TuckerStudy",
 ]
 
 #: name → study class, in report order
@@ -44,6 +46,7 @@ STUDIES: dict[str, type[Study]] = {
         ConservationStudy,
         RankStudy,
         SymmetryStudy,
+        TuckerStudy,
         CKL22Study,
         Kusch24Study,
     )
