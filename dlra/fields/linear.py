@@ -178,9 +178,11 @@ class LinearField(Field):
             G = self._source(t)
             return out if G is None else out + G.U @ (G.S @ (be.H(G.V) @ V))
 
-        bound = self._bound(
-            [(opa.norm_bound(), _norm2(be, s)) for (opa, _), s in zip(self.terms, small)]
-        )
+        def bound() -> float:
+            return self._bound(
+                [(opa.norm_bound(), _norm2(be, s)) for (opa, _), s in zip(self.terms, small)]
+            )
+
         return self._flow(rhs, linear, bound)
 
     def l_flow(self, U: Any) -> Flow:
@@ -203,9 +205,11 @@ class LinearField(Field):
             G = self._source(t)
             return out if G is None else out + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
 
-        bound = self._bound(
-            [(opb.norm_bound(), _norm2(be, s)) for (_, opb), s in zip(self.terms, small)]
-        )
+        def bound() -> float:
+            return self._bound(
+                [(opb.norm_bound(), _norm2(be, s)) for (_, opb), s in zip(self.terms, small)]
+            )
+
         return self._flow(rhs, linear, bound)
 
     def s_flow(self, U: Any, V: Any) -> Flow:
@@ -230,7 +234,9 @@ class LinearField(Field):
             G = self._source(t)
             return out if G is None else out + (be.H(U) @ G.U) @ G.S @ (be.H(G.V) @ V)
 
-        bound = self._bound([(_norm2(be, a), _norm2(be, b)) for a, b in zip(left, right)])
+        def bound() -> float:
+            return self._bound([(_norm2(be, a), _norm2(be, b)) for a, b in zip(left, right)])
+
         return self._flow(rhs, linear, bound)
 
     def _bound(self, norms: list[tuple[float, float]]) -> float:
@@ -240,12 +246,13 @@ class LinearField(Field):
             else math.inf
         )
 
-    def _flow(self, rhs: Callable, linear: Callable, bound: float) -> Flow:
+    def _flow(self, rhs: Callable, linear: Callable, bound: Callable[[], float]) -> Flow:
+        """``bound`` (a norm bound of ``linear``, needed by exact substeps only) is computed lazily."""
         if not self.autonomous_linear:
             return Flow(rhs, None, self._why_not_exact())
 
         def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
-            return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound)
+            return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound())
 
         return Flow(rhs, exact)
 

@@ -159,8 +159,15 @@ class Operator:
                 import scipy.sparse.linalg as spla
 
                 bound = math.sqrt(spla.onenormest(op) * spla.onenormest(op.H))
+            elif self.kind == "torch_sparse":
+                import torch
+
+                a = op.to_sparse_coo().coalesce().abs()
+                cols = torch.sparse.sum(a, dim=0).to_dense().max()
+                rows = torch.sparse.sum(a, dim=1).to_dense().max()
+                bound = math.sqrt(float(cols) * float(rows))
             else:
-                a = op.to_dense().abs() if self.kind == "torch_sparse" else op.abs()
+                a = op.abs()
                 bound = math.sqrt(float(a.sum(dim=0).max()) * float(a.sum(dim=1).max()))
             self._norm_bound = float(bound)
         return self._norm_bound

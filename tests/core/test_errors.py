@@ -1,0 +1,228 @@
+"""Bad input: a clear ValueError/TypeError naming the argument, never a deep traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dlra
+
+rng = np.random.default_rng(0)
+n, m, r = 12, 9, 3
+U, _ = np.linalg.qr(rng.standard_normal((n, r)))
+V, _ = np.linalg.qr(rng.standard_normal((m, r)))
+S = np.diag([3.0, 2.0, 1.0])
+Y0 = dlra.LowRankMatrix(U, S, V)
+B1 = rng.standard_normal((n, n))
+B2 = rng.standard_normal((m, m))
+GOOD = dlra.LinearField([(B1, None), (None, B2)])
+
+
+def ok_F(t, Y):
+    return 0.1 * Y
+
+
+def solve(**kw):
+    args = {"F": GOOD, "Y0": Y0, "t_span": (0.0, 1.0), "h": 0.1, "method": "bug"}
+    args.update(kw)
+    F, y0, span = args.pop("F"), args.pop("Y0"), args.pop("t_span")
+    return dlra.solve(F, y0, span, **args)
+
+
+BAD_FACTORS = [
+    # (callable, exception, message regex)
+    (
+        lambda: dlra.LowRankMatrix(U, S, V[:, :2]),
+        ValueError,
+        r"factor shapes disagree.*V is \(9, 2\)",
+    ),
+    (lambda: dlra.LowRankMatrix(U, S[:2], V), ValueError, r"S must be square"),
+    (lambda: dlra.LowRankMatrix(2 * U, S, V), ValueError, r"U must have orthonormal columns"),
+    (lambda: dlra.LowRankMatrix(U, S, V + 1), ValueError, r"V must have orthonormal columns"),
+    (lambda: dlra.LowRankMatrix(U[0], S, V), ValueError, r"U must be a 2-D array"),
+    (lambda: dlra.LowRankMatrix(U.astype(int), S, V), TypeError, r"U must have a floating"),
+    (lambda: dlra.LowRankMatrix([[1.0]], S, V), TypeError, r"U must be a numpy array"),
+    (lambda: dlra.LowRankMatrix(U, S * np.nan, V), ValueError, r"S contains NaN or Inf"),
+    (
+        lambda: dlra.LowRankMatrix(np.eye(3, 4), np.eye(4), np.eye(5, 4)),
+        ValueError,
+        r"rank 4 exceeds min\(n, m\) = 3",
+    ),
+    (lambda: dlra.LowRankMatrix.from_dense(np.ones((4, 3)), rank=5), ValueError, r"rank 5 exceeds"),
+    (
+        lambda: dlra.LowRankMatrix.from_dense(np.ones((4, 3)), rank=0),
+        ValueError,
+        r"rank must be a positive",
+    ),
+    (
+        lambda: dlra.LowRankMatrix.from_dense(np.ones((4, 3)), tol=-1.0),
+        ValueError,
+        r"tol must be a finite number ≥ 0",
+    ),
+    (
+        lambda: dlra.LowRankMatrix.from_dense(np.full((4, 3), np.inf)),
+        ValueError,
+        r"A contains NaN or Inf",
+    ),
+]
+
+BAD_SOLVE = [
+    ({"h": 0.0}, ValueError, r"h must be > 0"),
+    ({"h": -0.1}, ValueError, r"h must be > 0"),
+    ({"h": 2.0}, ValueError, r"h = 2.0 is larger than the time span"),
+    ({"h": "x"}, TypeError, r"h must be a real number"),
+    ({"t_span": (1.0, 0.0)}, ValueError, r"t_span is reversed"),
+    ({"t_span": (1.0, 1.0)}, ValueError, r"t_span is empty"),
+    ({"t_span": (0.0,)}, ValueError, r"t_span must be a pair"),
+    ({"t_span": (0.0, np.inf)}, ValueError, r"t_span must be finite"),
+    ({"method": "bugg"}, ValueError, r"unknown method 'bugg'; did you mean 'bug'\?"),
+    ({"method": "adaptive_bug", "tol": -1e-3}, ValueError, r"tol must be a finite number ≥ 0"),
+    (
+        {"method": "adaptive_bug", "rtol": float("nan")},
+        ValueError,
+        r"rtol must be a finite number ≥ 0",
+    ),
+    ({"method": "adaptive_bug"}, ValueError, r"'adaptive_bug' needs tol or rtol"),
+    ({"method": "ksl", "tol": 1e-3}, ValueError, r"'ksl' keeps the rank fixed"),
+    (
+        {"method": "adaptive_bug", "tol": 1e-3, "min_rank": 5, "max_rank": 2},
+        ValueError,
+        r"min_rank \(5\) must not exceed max_rank \(2\)",
+    ),
+    ({"rank": 20}, ValueError, r"rank 20 exceeds min\(n, m\) = 9"),
+    ({"rank": 0}, ValueError, r"rank must be a positive integer"),
+    ({"tolerance": 1e-3}, TypeError, r"unknown option 'tolerance'; did you mean 'tol'\?"),
+    ({"substeps": "rk4"}, TypeError, r"unknown option 'substeps'; did you mean 'substep'\?"),
+    ({"substep": "rk5"}, ValueError, r"unknown substep solver 'rk5'; did you mean 'rk4'\?"),
+    ({"substep": 3}, TypeError, r"substep must be 'rk4'"),
+    ({"method": "midpoint_bug", "variant": "5r"}, ValueError, r"variant must be '4r' or '3r'"),
+    ({"save_at": [0.5, 2.0]}, ValueError, r"save_at contains 2.0 outside the time span"),
+    ({"save_at": "every"}, ValueError, r"save_at must be None, 'steps'"),
+    ({"Y0": U @ S @ V.T}, TypeError, r"Y0 must be a dlra.LowRankMatrix"),
+    ({"F": 3.0}, TypeError, r"F must be a callable"),
+    (
+        {"F": ok_F, "substep": "exact"},
+        ValueError,
+        r"substep='exact' is not available: F is a plain function",
+    ),
+    (
+        {"F": dlra.DataField(lambda t: U @ S @ V.T)},
+        ValueError,
+        r"this DataField has no derivative: pass dA",
+    ),
+    (
+        {"F": lambda t, Y: Y[:, :-1]},
+        ValueError,
+        r"F returned shape \(12, 8\), expected the shape of Y \(12, 9\)",
+    ),
+    ({"F": lambda t, Y: Y * np.nan}, ValueError, r"F returned NaN or Inf at the initial time"),
+    ({"F": lambda t, Y: list(Y)}, TypeError, r"F returned list, expected a numpy array"),
+    ({"F": lambda t, Y: 1j * Y}, TypeError, r"F returned complex values for a real state"),
+    (
+        {"F": dlra.LinearField([(np.eye(5), None)])},
+        ValueError,
+        r"terms\[0\]\[0\] has shape \(5, 5\) but Y0 has 12 rows",
+    ),
+    (
+        {"F": dlra.LinearField([(B1, None)], coeffs=[lambda t: 1j])},
+        TypeError,
+        r"coeffs\[0\] is complex .* but Y0 is real",
+    ),
+    (
+        {"F": dlra.LinearField([(B1, None)], coeffs=[lambda t: 1.0]), "substep": "exact"},
+        ValueError,
+        r"exact substeps need constant",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "exc", "match"), BAD_FACTORS)
+def test_bad_factors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "match"), BAD_SOLVE)
+def test_bad_solve_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        solve(**kwargs)
+
+
+BAD_FIELDS = [
+    (lambda: dlra.LinearField([]), TypeError, r"terms must be a non-empty sequence"),
+    (
+        lambda: dlra.LinearField([(B1, None), (B1,)]),
+        ValueError,
+        r"same number \(≥ 2\) of operators",
+    ),
+    (
+        lambda: dlra.LinearField([(B1, None), (np.eye(3), None)]),
+        ValueError,
+        r"terms\[1\]\[0\] has size 3",
+    ),
+    (
+        lambda: dlra.LinearField([(B1, None)], coeffs=[1, 2]),
+        ValueError,
+        r"coeffs has 2 entries but there are 1 terms",
+    ),
+    (
+        lambda: dlra.LinearField([(B1, None)], coeffs=["a"]),
+        TypeError,
+        r"coeffs\[0\] must be a number",
+    ),
+    (
+        lambda: dlra.LinearField([("A", None)]),
+        TypeError,
+        r"terms\[0\]\[0\] must be None, a numpy array",
+    ),
+    (
+        lambda: dlra.LinearField([(np.ones((3, 4)), None)]),
+        ValueError,
+        r"terms\[0\]\[0\] must be a square",
+    ),
+    (
+        lambda: dlra.LinearField([(B1, None)], source=3),
+        TypeError,
+        r"source must be None or a callable",
+    ),
+    (lambda: dlra.DataField(3), TypeError, r"A must be a callable"),
+    (lambda: dlra.RK4(0), ValueError, r"steps must be a positive integer"),
+    (
+        lambda: dlra.get_integrator("parallel_bug", rejection_facter=2),
+        TypeError,
+        r"did you mean 'rejection_factor'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "exc", "match"), BAD_FIELDS)
+def test_bad_fields_and_options(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_nonfinite_mid_run_stops_and_keeps_solution():
+    """A field that turns NaN at t > 0.45 stops the run with a message naming step and time."""
+
+    def F(t, Y):
+        return 0.1 * Y if t < 0.45 else Y * np.nan
+
+    sol = dlra.solve(F, Y0, (0, 1), h=0.1, method="bug", save_at="steps")
+    assert sol.status == 1 and not sol.success
+    assert "step 5" in sol.message and "t = 0.4" in sol.message
+    assert sol.t[-1] == pytest.approx(0.4)
+    assert len(sol.y) == 5 and np.all(np.isfinite(sol.y[-1].to_dense()))
+    assert sol.n_steps == 4
+
+
+def test_exception_mid_run_keeps_solution():
+    def F(t, Y):
+        if t > 0.25:
+            raise RuntimeError("solver blew up")
+        return 0.1 * Y
+
+    with pytest.raises(dlra.IntegrationError, match="solver blew up") as info:
+        dlra.solve(F, Y0, (0, 1), h=0.1, method="ksl")
+    partial = info.value.solution
+    assert partial.t[-1] == pytest.approx(0.2)
+    assert partial.y[-1].rank == r
