@@ -22,6 +22,7 @@ transposed unfolding ``Matᵢ(C)ᴴ = Qᵢ Rᵢ`` gives ``Matᵢ(C) = Sᵢ Qᵢ�
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,14 @@ def fold(M: Any, i: int, shape: Sequence[int]) -> Any:
 def mode_product(X: Any, M: Any, i: int, be: Backend | None = None) -> Any:
     """``X ×ᵢ M`` for a matrix ``M`` of shape ``p × nᵢ``: ``Matᵢ(X ×ᵢ M) = M Matᵢ(X)``."""
     be = be or backend_of(X, M)
-    return be.moveaxis(be.tensordot(M, X, ([1], [i])), 0, i)
+    shape = be.shape(X)
+    before = math.prod(shape[:i])
+    after = math.prod(shape[i + 1 :])
+    if after == 1:  # last mode: one product (before × nᵢ) @ Mᵀ
+        out = be.reshape(X, (before, shape[i])) @ M.T
+    else:  # (p × nᵢ) @ (before, nᵢ, after) broadcasts to (before, p, after): no transposes
+        out = M @ be.reshape(X, (before, shape[i], after))
+    return be.reshape(out, (*shape[:i], be.shape(M)[0], *shape[i + 1 :]))
 
 
 def multi_mode_product(
