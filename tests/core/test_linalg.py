@@ -38,7 +38,7 @@ def test_augment_keeps_u0_and_is_orthonormal(n, xp):
     rng = np.random.default_rng(2)
     U0, _ = np.linalg.qr(rng.standard_normal((n, 5)))
     K = rng.standard_normal((n, 5))
-    U_new, U_hat = augment_basis(xp.asarray(U0), xp.asarray(K))
+    _, U_hat = augment_basis(xp.asarray(U0), xp.asarray(K))
     U_hat = xp.to_numpy(U_hat)
     assert np.array_equal(U_hat[:, :5], U0)  # U0 verbatim, not a sign-flipped Q factor
     assert U_hat.shape[1] == 10
@@ -66,7 +66,7 @@ def test_augment_with_directions_already_in_the_basis(n):
 def test_augment_caps_at_n():
     rng = np.random.default_rng(4)
     U0, _ = np.linalg.qr(rng.standard_normal((6, 4)))
-    U_new, U_hat = augment_basis(U0, rng.standard_normal((6, 4)))
+    _, U_hat = augment_basis(U0, rng.standard_normal((6, 4)))
     assert U_hat.shape == (6, 6)
     assert defect(U_hat) <= 1e-12
 
