@@ -120,10 +120,6 @@ class TuckerIntegrator(Integrator):
             f"rtol={rtol!r}, min_rank={lo!r}, max_rank={hi!r})"
         )
 
-    @property
-    def adaptive(self) -> bool:
-        return self._rank_spec[1] is not None or self._rank_spec[2] is not None
-
     def tucker_control(self, ranks: Sequence[int]) -> TuckerRankControl:
         """The truncation rule for a state of ranks ``ranks``: by tolerance when one was given,
         else fixed at ``rank`` (default: the current ranks)."""
@@ -135,15 +131,6 @@ class TuckerIntegrator(Integrator):
         if control.adaptive:
             return control
         return control.fixed(control.ranks or ranks)
-
-    def prepare(self, field: Any, Y0: TuckerTensor, t0: float) -> TuckerField:
-        """The Tucker field for ``field``, validated against ``Y0`` (call once before stepping)."""
-        if not isinstance(Y0, TuckerTensor):
-            raise TypeError(f"Y0 must be a TuckerTensor, got {type(Y0).__name__}")
-        tf = as_tucker_field(field)
-        tf.validate(float(t0), Y0)
-        self.tucker_control(Y0.ranks)  # per-mode lengths checked against d
-        return tf
 
     def step(
         self, field: Any, Y: TuckerTensor, t: float, h: float, *, counters: Counters | None = None

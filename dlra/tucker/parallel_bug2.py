@@ -61,21 +61,16 @@ class TuckerParallelBUG2(TuckerIntegrator):
         hat0 = [be.shape(U)[1] for U in U0_hat]
         # Z-directions: F₀ projected on Uᵢ⁰ in mode i and on Ûⱼ⁰ elsewhere (one more evaluation)
         P = ctx.project(t0, C0, U0, U0_hat)
-        K1s, row_cores = [], []
+        K1s = []
         for i in range(d):
-            shape_i = [r if j == i else hat0[j] for j, r in enumerate(ranks)]
-            Ci = unfold(pad(C0, shape_i), i)  # rᵢ × Π_{j≠i} r̂ⱼ
-            Z = be.H(
-                unfold(
-                    P[tuple(slice(0, r) if j == i else slice(None) for j, r in enumerate(ranks))], i
-                )
-            )
+            # rows of mode i: Matᵢ(C⁰) written in the bases Û⁰ of the other modes (rᵢ × Π r̂ⱼ)
+            Ci = unfold(pad(C0, [r if j == i else hat0[j] for j, r in enumerate(ranks)]), i)
+            Z = be.H(unfold(P[tuple(_leading(j == i, r) for j, r in enumerate(ranks))], i))
             Q, R = ctx.orth(be.H(Ci))
-            _, Q_hat = ctx.augment(Q, Z)
+            _, Q_hat = ctx.augment(Q, Z)  # row basis: row space of Matᵢ(C⁰) and the F₀ directions
             G_hat = fold(be.H(Q_hat), i, hat0)
-            S = be.H(R)  # Matᵢ(Cᵢ) = S Qᴴ, so Matᵢ(Cᵢ) Q̂ = [S, 0]
             K0 = be.zeros((be.shape(U0[i])[0], be.shape(Q_hat)[1]), like=C0)
-            K0[:, : ranks[i]] = U0[i] @ S
+            K0[:, : ranks[i]] = U0[i] @ be.H(R)  # Matᵢ(Cᵢ) = Rᴴ Qᴴ, so Matᵢ(Cᵢ) Q̂ = [Rᴴ, 0]
             K1 = ctx.mode_step(i, G_hat, U0_hat, K0, t0, t1)
             if self.config["variant"] == "3r":
                 W_star, _ = ctx.orth(be.H(Q_hat) @ (be.H(Ci) + (h / 2) * Z))
@@ -83,7 +78,6 @@ class TuckerParallelBUG2(TuckerIntegrator):
             else:
                 U_new, _ = ctx.augment(U0_hat[i], K1)
             K1s.append((U_new, K1, G_hat))
-            row_cores.append(G_hat)
         # 3. Galerkin step in the pre-augmented bases
         C_bar = ctx.core_step(U0_hat, pad(C0, hat0), t0, t1)
         # 4. assembly
@@ -95,3 +89,8 @@ class TuckerParallelBUG2(TuckerIntegrator):
             C_hat[index] = block
         U_hat = [be.concat([U, U_new], axis=1) for U, (U_new, _, _) in zip(U0_hat, K1s)]
         return ctx.truncate_tucker(C_hat, U_hat, self.tucker_control(ranks))
+
+
+def _leading(keep_leading: bool, r: int) -> slice:
+    """The first ``r`` indices of a mode (the old directions) or all of them."""
+    return slice(0, r) if keep_leading else slice(None)
