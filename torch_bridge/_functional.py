@@ -41,10 +41,15 @@ __all__ = [
 GRAD_MODES = ("kls", "factors")
 
 
-def _check_grad_mode(grad_mode: str) -> bool:
+def _check_grad_mode(grad_mode: str, u: Any, s: Any, v: Any) -> bool:
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be 'kls' or 'factors', got {grad_mode!r}")
-    return grad_mode == "kls"
+    kls = grad_mode == "kls"
+    if kls and s.shape[0] != s.shape[1] and (u.requires_grad or v.requires_grad):
+        raise ValueError(
+            f"grad_mode='kls' needs a square S for gradients of U and V, got {tuple(s.shape)}"
+        )
+    return kls
 
 
 class _FactoredLinear(torch.autograd.Function):
@@ -69,8 +74,8 @@ class _FactoredLinear(torch.autograd.Function):
         dx = du = ds = dv = db = None
         if need_x:
             dx = (b @ s) @ v.mT
-        r = s.shape[0]
-        a2, b2 = a.reshape(-1, r), b.reshape(-1, r)
+        # S may be rectangular (augmented bases of different sizes): b has ru, a has rv columns.
+        a2, b2 = a.reshape(-1, s.shape[1]), b.reshape(-1, s.shape[0])
         if need_u:
             gv = dy.reshape(-1, dy.shape[-1]).mT @ a2
             du = gv if ctx.kls else gv @ s.mT
@@ -88,7 +93,7 @@ def factored_linear(
     x: Any, u: Any, s: Any, v: Any, bias: Any = None, *, grad_mode: str = "kls"
 ) -> Any:
     """``x ↦ x (U S Vᵀ)ᵀ + bias`` for ``x`` of shape ``(…, m)``; gradients by ``grad_mode``."""
-    return _FactoredLinear.apply(x, u, s, v, bias, _check_grad_mode(grad_mode))
+    return _FactoredLinear.apply(x, u, s, v, bias, _check_grad_mode(grad_mode, u, s, v))
 
 
 class _FactoredConv2d(torch.autograd.Function):
@@ -107,8 +112,7 @@ class _FactoredConv2d(torch.autograd.Function):
         kls: bool,
     ) -> Any:
         stride, padding, dilation = conv
-        r = s.shape[0]
-        filters = v.mT.reshape(r, -1, *kernel_size)
+        filters = v.mT.reshape(v.shape[1], -1, *kernel_size)
         a = F.conv2d(x, filters, None, stride, padding, dilation)
         y = F.conv2d(a, (u @ s)[:, :, None, None], bias)
         ctx.save_for_backward(x, a, u, s, v)
@@ -121,7 +125,7 @@ class _FactoredConv2d(torch.autograd.Function):
         x, a, u, s, v = ctx.saved_tensors
         need_x, need_u, need_s, need_v, need_b = ctx.needs_input_grad[:5]
         stride, padding, dilation = ctx.conv
-        r = s.shape[0]
+        r = v.shape[1]
         filters = v.mT.reshape(r, -1, *ctx.kernel_size)
         b = F.conv2d(dy, u.mT[:, :, None, None])  # Uᵀ δ at every position
         dx = du = ds = dv = db = None
@@ -132,8 +136,9 @@ class _FactoredConv2d(torch.autograd.Function):
             gv = torch.einsum("bohw,brhw->or", dy, a)
             du = gv if ctx.kls else gv @ s.mT
         if need_v:
-            gtu = torch.nn.grad.conv2d_weight(x, filters.shape, b, stride, padding, dilation)
-            gtu = gtu.reshape(r, -1).mT
+            shape = (b.shape[1], *filters.shape[1:])
+            gtu = torch.nn.grad.conv2d_weight(x, shape, b, stride, padding, dilation)
+            gtu = gtu.reshape(b.shape[1], -1).mT
             dv = gtu if ctx.kls else gtu @ s
         if need_s:
             ds = torch.einsum("brhw,bshw->rs", b, a)
@@ -159,7 +164,7 @@ def factored_conv2d(
     ``(out, in, kh, kw)``.  Cost: ``r`` full filters plus a ``1×1`` map ``r → out``."""
     conv = (stride, padding, dilation)
     return _FactoredConv2d.apply(
-        x, u, s, v, bias, tuple(kernel_size), conv, _check_grad_mode(grad_mode)
+        x, u, s, v, bias, tuple(kernel_size), conv, _check_grad_mode(grad_mode, u, s, v)
     )
 
 
@@ -215,4 +220,6 @@ class _TuckerKernel(torch.autograd.Function):
 
 def tucker_kernel(core: Any, factors: list[Any], *, grad_mode: str = "kls") -> Any:
     """The full tensor ``C ×_j U_j`` with gradients by ``grad_mode`` (see :class:`_TuckerKernel`)."""
-    return _TuckerKernel.apply(core, _check_grad_mode(grad_mode), *factors)
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be 'kls' or 'factors', got {grad_mode!r}")
+    return _TuckerKernel.apply(core, grad_mode == "kls", *factors)

@@ -51,7 +51,10 @@ def _adam_ratio(m: Any, v: Any, step: int, group: dict) -> Any:
 
 def clamp_condition(sigma: torch.Tensor, kappa: float) -> torch.Tensor:
     """Clamp singular values to ``[μ − e, μ + e]``, ``μ`` their mean, ``e = μ(κ−1)/(κ+1)``, so that
-    ``σ_max/σ_min ≤ κ`` (Savostianova et al., NeurIPS 2023)."""
+    ``σ_max/σ_min ≤ κ`` (Savostianova et al., NeurIPS 2023).  Values that already satisfy the
+    bound are returned unchanged (the clamp is then not needed, and would still move them)."""
+    if sigma.numel() == 0 or sigma.max() <= kappa * sigma.min():
+        return sigma
     mu = sigma.mean()
     e = mu * (kappa - 1) / (kappa + 1)
     return torch.minimum(torch.maximum(sigma, mu - e), mu + e)
@@ -132,7 +135,8 @@ class MatrixPlan:
         core = self.s0.detach().new_zeros(self.u_hat.shape[1], self.v_hat.shape[1])
         core[:r, :r] = self.s0.detach()
         self.core_leaf = core.requires_grad_(True)
-        return {"U": self.u_hat, "S": self.core_leaf, "V": self.v_hat}
+        # Detached bases: the re-evaluation computes the Galerkin gradient only.
+        return {"U": self.u_hat.detach(), "S": self.core_leaf, "V": self.v_hat.detach()}
 
     def galerkin_grad(self) -> torch.Tensor:
         leaf = self.core_leaf
@@ -273,7 +277,7 @@ class TuckerPlan:
         core = pad(self.c0.detach(), self._augmented_shape())
         self.core_leaf = core.requires_grad_(True)
         out = {"core": self.core_leaf}
-        out.update({f"U{i}": u for i, u in enumerate(self.u_hat)})
+        out.update({f"U{i}": u.detach() for i, u in enumerate(self.u_hat)})
         return out
 
     def galerkin_grad(self) -> torch.Tensor:
