@@ -198,19 +198,31 @@ class TuckerDataField(TuckerField):
 
     def __init__(self, field: DataField) -> None:
         self.field = field
+        self._derivatives: dict[float, Any] = {}
 
     def __repr__(self) -> str:
         return f"TuckerDataField({self.field!r})"
 
+    def derivative(self, t: float) -> Any:
+        """``Ȧ(t)``, cached for the few stage times of one step (every mode's K-step and the
+        C-step evaluate it at the same times)."""
+        key = float(t)
+        D = self._derivatives.get(key)
+        if D is None:
+            if len(self._derivatives) >= 8:
+                self._derivatives.pop(next(iter(self._derivatives)))
+            D = self._derivatives[key] = self.field.derivative(t)
+        return D
+
     def project(
         self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any | None]
     ) -> Any:
-        return multi_mode_product(self.field.derivative(t), bases, adjoint=True)
+        return multi_mode_product(self.derivative(t), bases, adjoint=True)
 
     def project_modes(
         self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any]
     ) -> list[Any]:
-        D = self.field.derivative(t)
+        D = self.derivative(t)
         return [
             multi_mode_product(D, _replace(bases, i, None), adjoint=True) for i in range(len(bases))
         ]
@@ -226,7 +238,7 @@ class TuckerDataField(TuckerField):
         field = self.field
 
         def rhs(t: float, X: Any) -> Any:
-            return self._mode_projection(field.derivative(t), i, G, factors, basis)
+            return self._mode_projection(self.derivative(t), i, G, factors, basis)
 
         def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
             return X0 + sign * self._mode_projection(field.increment(t0, t1), i, G, factors, basis)
@@ -237,7 +249,7 @@ class TuckerDataField(TuckerField):
         field = self.field
 
         def rhs(t: float, C: Any) -> Any:
-            return multi_mode_product(field.derivative(t), factors, adjoint=True)
+            return multi_mode_product(self.derivative(t), factors, adjoint=True)
 
         def exact(C0: Any, t0: float, t1: float, sign: float) -> Any:
             return C0 + sign * multi_mode_product(field.increment(t0, t1), factors, adjoint=True)
