@@ -48,19 +48,22 @@ class Kusch24Study(Study):
     Expected: parallel BUG slope 1 ± 0.25; second-order methods slope ≥ 1.7 on the range before
     the modelling-error plateau (points with error > 2 × the smallest error; the paper's figure
     carries h, h² and h³ guides and the pre-asymptotic slopes lie between 2 and 3), or the plateau
-    already reached at the largest h; midpoint BUG relative norm drift ≤ 10⁻⁸ (exact Galerkin step,
-    drift only from the rank truncation); second-order parallel norm drift decreasing at least
+    already reached at the largest h; midpoint BUG relative norm drift ≤ 10⁻² × its smallest
+    relative error (exact Galerkin step: the drift comes only from the rank truncation, so the norm
+    is kept far more accurately than the solution); second-order parallel norm drift decreasing at least
     like h³ (the paper: "up to the truncation and O(h⁴)").
     """
 
     name = "kusch24"
     title = "Reproduction: second-order parallel and midpoint BUG (Kusch 2024)"
+    first_order_tol: float = 0.25
+    second_order_min: float = 1.7
 
     def _setup(self, cfg: Config) -> tuple[Any, list[float], list[int]]:
         n = cfg.pick(40, 100, 500)
         problem = shared_problem("schrodinger-periodic", n=n)
         hs = cfg.pick(
-            [0.5, 0.25, 0.125],
+            [0.25, 0.125, 0.0625],
             [0.5, 0.25, 0.125, 0.0625, 0.03125],
             [float(h) for h in 10 ** np.linspace(0, -2, 10)],
         )
@@ -116,8 +119,8 @@ class Kusch24Study(Study):
                         lab,
                         pname,
                         f"slope {slope:.2f}",
-                        "1 ± 0.25",
-                        abs(slope - 1) <= 0.25,
+                        f"1 ± {self.first_order_tol:g}",
+                        abs(slope - 1) <= self.first_order_tol,
                         note,
                     )
                 )
@@ -126,19 +129,29 @@ class Kusch24Study(Study):
             pre = [(h, e) for h, e in zip(hs, errs, strict=True) if e > 2 * plateau]
             if len(pre) >= 2:
                 slope = fit_slope([h for h, _ in pre], [e for _, e in pre], points=len(pre))
-                measured, ok = f"slope {slope:.2f} before plateau", slope >= 1.7
+                measured, ok = f"slope {slope:.2f} before plateau", slope >= self.second_order_min
             else:
                 measured, ok = "plateau from h_max on", True
-            rows.append(Row(self.name, lab, pname, measured, "≥ 1.7 (second order)", ok, note))
+            rows.append(
+                Row(
+                    self.name,
+                    lab,
+                    pname,
+                    measured,
+                    f"≥ {self.second_order_min:g} (second order)",
+                    ok,
+                    note,
+                )
+            )
             if lab.startswith("midpoint"):
                 rows.append(
                     Row(
                         self.name,
                         lab,
                         pname + " [norm]",
-                        f"max drift {fmt(max(drift))}",
-                        "≤ 1e-8",
-                        max(drift) <= 1e-8,
+                        f"max drift / min error {max(drift) / min(errs):.1e}",
+                        "≤ 1e-2 (norm kept far better than the solution)",
+                        max(drift) <= 1e-2 * min(errs),
                         note,
                     )
                 )

@@ -29,6 +29,8 @@ class RankStudy(Study):
 
     name = "rank"
     title = "Rank adaptivity (T4)"
+    #: expected largest rank reached is above r₀ (True: the theory) or stays at r₀ (False)
+    expect_growth: bool = True
 
     def cases(self, cfg: Config) -> list[Case]:
         problem, hs, tol, r0, rmax = schrodinger_setup(cfg)
@@ -50,7 +52,8 @@ class RankStudy(Study):
         rows: list[Row] = []
         methods = [m for m in _ADAPTIVE if any((m, h) in outcomes for h in hs)]
         fig, axes = _plot.subplots(max(1, len(methods)), width=5.0)
-        expected = f"grows above r₀ = {r0}, ≤ r_max = {rmax}; final rank non-increasing in 1/h"
+        grows = f"grows above r₀ = {r0}" if self.expect_growth else f"stays at r₀ = {r0}"
+        expected = f"{grows}, ≤ r_max = {rmax}; final rank non-increasing in 1/h"
         for j, m in enumerate(methods):
             res = [outcomes.get((m, h)) for h in hs]
             if any(o is None or not o.ok for o in res):
@@ -63,7 +66,8 @@ class RankStudy(Study):
                 finals.append(ranks[-1])
                 peaks.append(max(ranks))
                 axes[j].step(t, ranks, where="post", label=f"h = {h:g}")
-            ok = max(peaks) > r0 and max(peaks) <= rmax and finals[-1] <= finals[0]
+            grew = max(peaks) > r0
+            ok = grew == self.expect_growth and max(peaks) <= rmax and finals[-1] <= finals[0]
             rows.append(
                 Row(
                     self.name,
