@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out=args.out,
     )
 
-    from .report import text_table, write_markdown
+    from .report import text_table, write_json, write_markdown
     from .runner import run
 
     start = time.perf_counter()
@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     command = "dlra validate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     path = write_markdown(results, cfg, seconds=seconds, command=command.strip())
+    write_json(results, cfg, seconds=seconds)
     print(text_table(results))
     rows = [r for res in results for r in res.rows]
     failed = [r for r in rows if r.passed is False]

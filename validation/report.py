@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import json
 import platform
 from collections.abc import Sequence
 from pathlib import Path
 
 from .studies._framework import Config, Row, StudyResult
 
-__all__ = ["machine_summary", "text_table", "write_markdown"]
+__all__ = ["machine_summary", "markdown_table", "text_table", "write_json", "write_markdown"]
 
 _COLUMNS = ("study", "method", "problem", "measured", "expected", "result")
 
@@ -78,6 +80,39 @@ def _md_table(rows: Sequence[Row], *, with_notes: bool) -> list[str]:
             cells.append(r.note)
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
     return lines
+
+
+def markdown_table(results: Sequence[StudyResult], *, with_notes: bool = False) -> str:
+    """All rows as one Markdown table (for the documentation)."""
+    return "\n".join(_md_table([r for res in results for r in res.rows], with_notes=with_notes))
+
+
+def write_json(results: Sequence[StudyResult], cfg: Config, *, seconds: float) -> Path:
+    """Write ``<out>/results.json``: machine, configuration and every row (for comparisons)."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "machine": machine_summary(),
+        "config": {
+            "backend": cfg.backend,
+            "device": cfg.device,
+            "size": cfg.size,
+            "methods": list(cfg.methods) if cfg.methods else None,
+        },
+        "seconds": seconds,
+        "studies": [
+            {
+                "name": res.name,
+                "title": res.title,
+                "seconds": res.seconds,
+                "rows": [dataclasses.asdict(r) for r in res.rows],
+                "figures": [dataclasses.asdict(f) for f in res.figures],
+            }
+            for res in results
+        ],
+    }
+    path = cfg.out / "results.json"
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def write_markdown(

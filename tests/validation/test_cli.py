@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,9 @@ def test_validate_writes_report_and_passes(tmp_path: Path, capsys: pytest.Captur
     assert report.startswith("# dlra validation report")
     assert "**PASSED**" in report
     assert "| exactness | bug |" in report
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert [s["name"] for s in data["studies"]] == ["exactness", "symmetry"]
+    assert all(r["passed"] is not False for s in data["studies"] for r in s["rows"])
     for name in ("exactness.png", "symmetry.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 10_000
         assert f"(figures/{name})" in report
