@@ -264,8 +264,9 @@ def solve(
             raise ValueError(f"rank must be a positive integer, got {rank!r}")
         Y = _prepare_matrix_state(Y0, rank, bool(getattr(field_, "is_complex", False)))
     else:
-        from .tucker import prepare_state
+        from .tucker import as_tucker_field, prepare_state
 
+        field_ = as_tucker_field(field_)
         Y = prepare_state(Y0, rank, bool(getattr(field_, "is_complex", False)))
 
     if not _state_finite(Y):

@@ -8,7 +8,6 @@ import scipy.sparse as sp
 
 import dlra
 from dlra.tucker import TuckerTensor, mode_product, multi_mode_product
-from dlra.tucker.fields import as_tucker_field
 
 SHAPE = (12, 15, 18)
 RANKS = (2, 3, 4)
@@ -128,7 +127,7 @@ def schrodinger(shape=(10, 12, 14), couple=(0, 1)) -> dlra.LinearField:
 
 def solve_tucker(F, Y0, t_span, **kwargs) -> dlra.Solution:
     """``dlra.solve`` with the field adapted for Tucker states (see test_solve_accepts_raw_fields)."""
-    return dlra.solve(as_tucker_field(F), Y0, t_span, **kwargs)
+    return dlra.solve(F, Y0, t_span, **kwargs)
 
 
 def fitted_order(hs, errors) -> float:
