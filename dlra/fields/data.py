@@ -33,22 +33,14 @@ class DataField(Field):
         self.A = A
         self.dA = dA
         self._cache: OrderedDict[float, Any] = OrderedDict()
+        self._dcache: OrderedDict[float, Any] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"DataField(A={self.A!r}, dA={self.dA!r})"
 
     def value(self, t: float) -> Any:
         """``A(t)``, cached for the last 8 distinct times."""
-        key = float(t)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        out = self.A(t)
-        self._cache[key] = out
-        if len(self._cache) > 8:
-            self._cache.popitem(last=False)
-        return out
+        return _cached(self._cache, self.A, t)
 
     def increment(self, t0: float, t1: float) -> Any:
         return self.value(t1) - self.value(t0)
@@ -59,7 +51,7 @@ class DataField(Field):
                 "this DataField has no derivative: pass dA=... (needed by Runge-Kutta and Euler "
                 "substeps, midpoint_bug, parallel_bug2 and step rejection) or use substep='exact'"
             )
-        return self.dA(t)
+        return _cached(self._dcache, self.dA, t)
 
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
         return self.derivative(t) @ W
@@ -104,3 +96,17 @@ class DataField(Field):
             raise ValueError(f"A(t) returned NaN or Inf at t = {t:g}")
         if be.is_complex(A0) and not be.is_complex(U):
             raise TypeError("A(t) is complex but Y0 is real; pass a complex Y0")
+
+
+def _cached(cache: OrderedDict[float, Any], function: Callable[[float], Any], t: float) -> Any:
+    """``function(t)`` through a small LRU cache keyed by time (one step reuses a few times)."""
+    key = float(t)
+    hit = cache.get(key)
+    if hit is not None:
+        cache.move_to_end(key)
+        return hit
+    out = function(t)
+    cache[key] = out
+    if len(cache) > 8:
+        cache.popitem(last=False)
+    return out
