@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from ._framework import Config, Figure
 
@@ -43,6 +44,10 @@ def save(fig: Any, cfg: Config, name: str, caption: str) -> Figure:
     """Write ``figures/<name>.png`` under the report folder and close the figure."""
     cfg.figures.mkdir(parents=True, exist_ok=True)
     path = cfg.figures / f"{name}.png"
+    for ax in fig.axes:  # minor-tick labels of short log ranges overlap: major labels only
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
