@@ -1,8 +1,9 @@
 """Rank-adaptive low-rank adapters with a peft-like API.
 
-``get_dlra_model(model, DLRAConfig(target_modules=[...], r=8, rtol=0.1, alpha=8))`` freezes
-``model`` and wraps each targeted ``nn.Linear``/``nn.Conv2d`` in a :class:`LowRankAdapter`:
-``y = base(x) + (alpha / r₀)·(U S Vᵀ) x`` with frozen base weight ``W₀`` and orthonormal
+``get_dlra_model(model, DLRAConfig(target_modules=[...], r=8, rtol=0.1))`` freezes ``model``
+and wraps each targeted ``nn.Linear``/``nn.Conv2d`` in a :class:`LowRankAdapter`:
+``y = base(x) + scaling·(U S Vᵀ) x`` (``scaling = alpha / r₀``, default 1) with frozen base weight
+``W₀`` and orthonormal
 ``U``, ``V``.  The adapters are trained by :class:`torch_bridge.ParallelBUG` (one backward pass per
 step, ranks adapted by the truncation tolerance): ``model.make_optimizer(lr)``.
 
@@ -46,15 +47,16 @@ class DLRAConfig:
     ``"encoder.fc1"``), or one regular expression matched against full names (peft's rule).
     ``r``: initial rank.  ``tol``/``rtol``: truncation tolerance of the optimizer (absolute /
     relative to ``‖Ŝ‖_F``); with neither, ranks stay at ``r``.  ``alpha``: the adapter is scaled
-    by ``alpha / r``.  ``max_rank``/``min_rank``: rank bounds.  ``modules_to_save``: names of
-    modules kept trainable (e.g. a new classification head).
+    by ``alpha / r`` (default: 1).  With explicit Euler substeps the step taken on the weight is
+    ``(alpha / r)²·lr``: keep the default and tune ``lr`` instead.  ``max_rank``/``min_rank``:
+    rank bounds.  ``modules_to_save``: names of modules kept trainable (e.g. a new head).
     """
 
     target_modules: list[str] | str
     r: int = 8
     tol: float | None = None
     rtol: float | None = None
-    alpha: float = 8.0
+    alpha: float | None = None
     max_rank: int | None = None
     min_rank: int = 1
     modules_to_save: list[str] = field(default_factory=list)
@@ -64,8 +66,13 @@ class DLRAConfig:
             raise ValueError(f"r must be a positive integer, got {self.r!r}")
         if not self.target_modules:
             raise ValueError("target_modules must name at least one module")
-        if not float(self.alpha) > 0:
+        if self.alpha is not None and not float(self.alpha) > 0:
             raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
+
+    @property
+    def scaling(self) -> float:
+        """``alpha / r`` (1 when ``alpha`` is not given)."""
+        return 1.0 if self.alpha is None else float(self.alpha) / self.r
 
     def matches(self, name: str) -> bool:
         if isinstance(self.target_modules, str):
@@ -82,7 +89,9 @@ def _random_orthonormal(n: int, r: int, like: torch.Tensor, generator: Any = Non
 class LowRankAdapter(MatrixFactoredModule):
     """``base(x) + scaling·(U S Vᵀ) x`` around a frozen ``nn.Linear`` or ``nn.Conv2d``."""
 
-    def __init__(self, base: nn.Module, r: int, alpha: float, generator: Any = None) -> None:
+    def __init__(
+        self, base: nn.Module, r: int, scaling: float = 1.0, generator: Any = None
+    ) -> None:
         super().__init__()
         if isinstance(base, nn.Linear):
             n, m = base.out_features, base.in_features
@@ -100,7 +109,7 @@ class LowRankAdapter(MatrixFactoredModule):
         for p in base.parameters():
             p.requires_grad_(False)
         self.grad_mode = "kls"
-        self.scaling = float(alpha) / r
+        self.scaling = float(scaling)
         w = base.weight
         self._init_factors(
             {
@@ -165,7 +174,8 @@ class DLRAModel(nn.Module):
         if seed is not None:
             generator = torch.Generator().manual_seed(seed)
         for name, module in targets:
-            _set_submodule(model, name, LowRankAdapter(module, config.r, config.alpha, generator))
+            adapter = LowRankAdapter(module, config.r, config.scaling, generator)
+            _set_submodule(model, name, adapter)
         for name in config.modules_to_save:
             for p in model.get_submodule(name).parameters():
                 p.requires_grad_(True)

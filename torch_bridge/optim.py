@@ -259,6 +259,12 @@ class _FactoredOptimizer(Optimizer):
         return loss
 
     def _truncate_and_apply(self, plans: list[Any], cores: list[torch.Tensor]) -> None:
+        for plan, core in zip(plans, cores, strict=True):
+            if not bool(torch.isfinite(core).all()):
+                raise FloatingPointError(
+                    f"non-finite values in the step of {type(plan.module).__name__} "
+                    f"(lr={plan.group['lr']}): the training diverged; lower the learning rate"
+                )
         ranks = [
             plan.truncate(core, self._control(plan))
             for plan, core in zip(plans, cores, strict=True)
