@@ -9,6 +9,7 @@ from typing import Any
 
 from .._backend import backend_of
 from .._expm import expm_apply
+from ..linalg import inplace_ok
 from .base import Field, Flow
 from .operators import Operator, as_operator
 
@@ -39,6 +40,9 @@ class LinearField(Field):
     substep is linear with constant coefficients and ``substep="exact"`` applies its exponential
     (Taylor series with scaling, see :mod:`dlra._expm`).
     """
+
+    #: the flows accept ``cache=`` to share projected operators within a step (StepContext)
+    shares_projections = True
 
     def __init__(
         self,
@@ -124,8 +128,7 @@ class LinearField(Field):
         out = None
         for k, (opa, opb) in enumerate(self.terms):
             small = be.H(B) @ opb.apply_transpose(W)
-            term = opa.apply(A @ small) * self.coefficient(k, t)
-            out = term if out is None else out + term
+            out = _accumulate(be, out, opa.apply(A @ small), self.coefficient(k, t))
         G = self._source(t)
         if G is not None:
             out = out + G.U @ (G.S @ (be.H(G.V) @ W))
@@ -137,8 +140,7 @@ class LinearField(Field):
         out = None
         for k, (opa, opb) in enumerate(self.terms):
             small = be.H(A) @ opa.apply_adjoint(Z)
-            term = opb.apply_conj(B @ small) * _conj(self.coefficient(k, t))
-            out = term if out is None else out + term
+            out = _accumulate(be, out, opb.apply_conj(B @ small), _conj(self.coefficient(k, t)))
         G = self._source(t)
         if G is not None:
             out = out + G.V @ (be.H(G.S) @ (be.H(G.U) @ Z))
@@ -158,19 +160,19 @@ class LinearField(Field):
         return out
 
     # -- substep flows with projected operators precomputed ---------------------------------------
-    def k_flow(self, V: Any) -> Flow:
+    def k_flow(self, V: Any, *, cache: dict | None = None) -> Flow:
+        """K-step flow; the projected operators ``Vᴴ Bₖᵀ V`` are computed once (and shared through
+        ``cache`` with the other substeps of the same step, see :meth:`projected`)."""
         self._require_matrix()
         be = backend_of(V)
-        small = [
-            None if opb.identity else be.H(V) @ opb.apply_transpose(V) for _, opb in self.terms
-        ]
+        small = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
 
         def linear(t: float, K: Any) -> Any:
             out = None
             for k, (opa, _) in enumerate(self.terms):
                 x = K if small[k] is None else K @ small[k]
-                term = opa.apply(x) * self.coefficient(k, t)
-                out = term if out is None else out + term
+                owned = opa.returns_new or x is not K  # never update the state K in place
+                out = _accumulate(be, out, opa.apply(x), self.coefficient(k, t), owned)
             return out
 
         def rhs(t: float, K: Any) -> Any:
@@ -185,10 +187,12 @@ class LinearField(Field):
 
         return self._flow(rhs, linear, bound)
 
-    def l_flow(self, U: Any) -> Flow:
+    def l_flow(self, U: Any, *, cache: dict | None = None) -> Flow:
+        """L-step flow; the projected operators ``Uᴴ Aₖ U`` are computed once (or taken from
+        ``cache``)."""
         self._require_matrix()
         be = backend_of(U)
-        small = [None if opa.identity else be.H(opa.apply_adjoint(U)) @ U for opa, _ in self.terms]
+        small = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
         # small[k] = Uᴴ A_k U; the L-step needs L (Uᴴ A_k U)ᴴ
         small_h = [None if s is None else be.H(s) for s in small]
 
@@ -196,8 +200,8 @@ class LinearField(Field):
             out = None
             for k, (_, opb) in enumerate(self.terms):
                 x = L if small_h[k] is None else L @ small_h[k]
-                term = opb.apply_conj(x) * _conj(self.coefficient(k, t))
-                out = term if out is None else out + term
+                owned = opb.returns_new or x is not L
+                out = _accumulate(be, out, opb.apply_conj(x), _conj(self.coefficient(k, t)), owned)
             return out
 
         def rhs(t: float, L: Any) -> Any:
@@ -212,13 +216,12 @@ class LinearField(Field):
 
         return self._flow(rhs, linear, bound)
 
-    def s_flow(self, U: Any, V: Any) -> Flow:
+    def s_flow(self, U: Any, V: Any, *, cache: dict | None = None) -> Flow:
+        """Galerkin flow on ``(U, V)``; projected operators computed once (or taken from ``cache``)."""
         self._require_matrix()
         be = backend_of(U)
-        left = [None if opa.identity else be.H(opa.apply_adjoint(U)) @ U for opa, _ in self.terms]
-        right = [
-            None if opb.identity else be.H(V) @ opb.apply_transpose(V) for _, opb in self.terms
-        ]
+        left = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
+        right = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
 
         def linear(t: float, S: Any) -> Any:
             out = None
@@ -238,6 +241,34 @@ class LinearField(Field):
             return self._bound([(_norm2(be, a), _norm2(be, b)) for a, b in zip(left, right)])
 
         return self._flow(rhs, linear, bound)
+
+    def projected(self, side: str, k: int, X: Any, cache: dict | None = None) -> Any:
+        """The projected operator of term ``k``: ``Xᴴ Aₖ X`` (``side="left"``) or ``Xᴴ Bₖᵀ X``
+        (``side="right"``); None for an identity.
+
+        ``cache`` (a dict owned by one integrator step, :class:`~dlra.integrators.base.StepContext`)
+        shares the result between the K-, L- and S-steps of the step that use the same basis
+        object (projector splitting and Strang reuse every basis; cost saved per hit: one operator
+        application and one Gram-sized product on an n × r block).  Entries are keyed by the
+        basis object's identity and hold a reference to it, so a key cannot be reused by another
+        array while the cache lives; bases are never modified in place during a step.
+        """
+        op = self.terms[k][0 if side == "left" else 1]
+        if op.identity:
+            return None
+        key = (id(self), side, k, id(X))
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None and hit[0] is X:
+                return hit[1]
+        be = backend_of(X)
+        if side == "left":
+            value = be.H(op.apply_adjoint(X)) @ X
+        else:
+            value = be.H(X) @ op.apply_transpose(X)
+        if cache is not None:
+            cache[key] = (X, value)
+        return value
 
     def _bound(self, norms: list[tuple[float, float]]) -> float:
         return (
@@ -288,6 +319,35 @@ class LinearField(Field):
         if G is not None:
             if tuple(G.shape) != shape:
                 raise ValueError(f"source(t) has shape {tuple(G.shape)}, expected {shape} like Y0")
+
+
+def _accumulate(be: Any, out: Any, term: Any, c: Any, owned: bool = True) -> Any:
+    """``out + term · c`` (``term · c`` when ``out`` is None) with as few passes over the block as
+    possible: the factor 1 is skipped (multiplying by 1 is exact) and owned buffers (``out``
+    always, ``term`` when ``owned``) are updated in place; the floating-point result equals the
+    plain expression.  Falls back to it for coefficients that promote the dtype, non-scalar
+    coefficients and torch tensors that track gradients."""
+    scalar = isinstance(c, (int, float, complex)) and not isinstance(c, bool)
+    if scalar and isinstance(c, complex) and not be.is_complex(term):
+        scalar = False  # a complex factor promotes a real block: keep the plain expression
+    if out is None:
+        if scalar and c == 1:
+            return term if owned else term * c
+        if scalar and owned and inplace_ok(be, term, term):
+            term *= c
+            return term
+        return term * c
+    if scalar and c != 1:
+        if owned and inplace_ok(be, term, term):
+            term *= c
+        else:
+            term = term * c
+    elif not scalar:
+        return out + term * c
+    if inplace_ok(be, out, term):
+        out += term
+        return out
+    return out + term
 
 
 def _conj(c: Any) -> Any:

@@ -26,6 +26,9 @@ class Operator:
         self.raw = op
         self._cache: dict[Any, tuple[Any, Any]] = {}
         self.identity = op is None
+        #: True when apply/apply_conj always return a new array (never the input or a view of it);
+        #: user LinearOperators may return their input, the identity does
+        self.returns_new = False
         if op is None:
             self.kind = "identity"
             self.shape: tuple[int, int] | None = None
@@ -62,6 +65,7 @@ class Operator:
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"{name} must be a square 2-D operator, got shape {shape}")
         self.shape = (int(shape[0]), int(shape[1]))
+        self.returns_new = self.kind != "linear_operator"
         self._norm_bound: float | None = None
 
     # -- casting --------------------------------------------------------------------------------

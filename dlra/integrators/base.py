@@ -30,13 +30,22 @@ class StepContext:
     """What one step works with: the field, the substep solver and the counters.
 
     Integrators call the field and the linear algebra only through this object, so every
-    evaluation and factorization is counted in one place.
+    evaluation and factorization is counted in one place.  ``projections`` is a per-step cache of
+    projected operators (``Uᴴ A U``) that fields supporting it (:class:`~dlra.LinearField`) share
+    between the K-, L- and S-steps of the step; it lives as long as the context, one step.
     """
 
     def __init__(self, field: Field, substep: SubstepSolver, counters: Counters) -> None:
         self.field = field
         self.substep = substep
         self.counters = counters
+        self.projections: dict | None = {} if getattr(field, "shares_projections", False) else None
+
+    def _flow(self, name: str, *bases: Any) -> Any:
+        method = getattr(self.field, name)
+        if self.projections is None:
+            return method(*bases)
+        return method(*bases, cache=self.projections)
 
     # field products
     def right_left(self, t: float, A: Any, B: Any, W: Any, Z: Any) -> tuple[Any, Any]:
@@ -75,15 +84,15 @@ class StepContext:
 
     def k_step(self, V: Any, K0: Any, t0: float, t1: float) -> Any:
         """``K̇ = F(t, K Vᴴ) V`` from ``K0`` on ``[t0, t1]``."""
-        return self._solve(self.field.k_flow(V), K0, t0, t1, 1.0)
+        return self._solve(self._flow("k_flow", V), K0, t0, t1, 1.0)
 
     def l_step(self, U: Any, L0: Any, t0: float, t1: float) -> Any:
         """``L̇ = F(t, U Lᴴ)ᴴ U`` from ``L0`` on ``[t0, t1]``."""
-        return self._solve(self.field.l_flow(U), L0, t0, t1, 1.0)
+        return self._solve(self._flow("l_flow", U), L0, t0, t1, 1.0)
 
     def s_step(self, U: Any, V: Any, S0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
         """``Ṡ = sign · Uᴴ F(t, U S Vᴴ) V`` from ``S0`` on ``[t0, t1]``."""
-        return self._solve(self.field.s_flow(U, V), S0, t0, t1, sign)
+        return self._solve(self._flow("s_flow", U, V), S0, t0, t1, sign)
 
     # linear algebra
     def orth(self, X: Any) -> tuple[Any, Any]:
