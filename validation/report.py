@@ -67,7 +67,10 @@ def _cpu_count() -> int:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Table-cell text: pipes and brackets escaped (``[norm]`` is not a link), one line."""
+    for ch in "\\|[]":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
 
 
 def _md_table(rows: Sequence[Row], *, with_notes: bool) -> list[str]:
