@@ -32,11 +32,9 @@ def test_every_integrator_has_a_page_with_an_example() -> None:
         assert any(f'method="{name}"' in b for b in blocks(page)), name
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p)])
 def test_examples_run(page: str) -> None:
     code = blocks(page)
-    if not code:
-        pytest.skip(f"{page} has no python examples")
     namespace: dict[str, object] = {"__name__": f"docs_{Path(page).stem}"}
     for i, source in enumerate(code):
         exec(compile(source, f"{page}[block {i}]", "exec"), namespace)

@@ -3,14 +3,13 @@ cells inside the notebooks themselves (fitted slopes, exactness, drifts)."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ._jupyter import jupyter_env
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -37,27 +36,10 @@ def test_committed_without_outputs(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A kernelspec for *this* interpreter, found through ``JUPYTER_PATH``.
-
-    No globally registered ``python3`` kernel is needed (or used, if it points elsewhere): a fresh
-    virtual environment with ipykernel installed is enough.  BLAS is pinned to one thread in the
-    kernel: the matrices are small and an oversubscribed BLAS is slower on a busy machine.
-    """
-    home = tmp_path_factory.mktemp("jupyter")
-    spec = home / "data" / "kernels" / KERNEL
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec.joinpath("kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "dlra tests", "language": "python"})
-    )
+    """A kernel running this interpreter (see ``_jupyter.jupyter_env``)."""
     mp = pytest.MonkeyPatch()
-    mp.setenv(
-        "JUPYTER_PATH", os.pathsep.join([str(home / "data"), os.environ.get("JUPYTER_PATH", "")])
-    )
-    mp.setenv("JUPYTER_RUNTIME_DIR", str(home / "runtime"))
-    mp.setenv("IPYTHONDIR", str(home / "ipython"))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        mp.setenv(var, "1")
+    for key, value in jupyter_env(tmp_path_factory.mktemp("jupyter")).items():
+        mp.setenv(key, value)
     yield KERNEL
     mp.undo()
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ._jupyter import jupyter_env
+
 for _module in ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_jupyter"):
     pytest.importorskip(_module)
 
@@ -30,8 +32,10 @@ INTEGRATOR_PAGES = (
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    env.pop("DLRA_DOCS_EXECUTE", None)  # notebooks are executed by test_notebooks.py
+    # the build executes the notebooks (mkdocs.yml: DLRA_DOCS_EXECUTE, default true) with a
+    # kernel of this interpreter
+    env = {**os.environ, **jupyter_env(tmp_path_factory.mktemp("jupyter"))}
+    env.update(NO_MKDOCS_2_WARNING="1", DLRA_DOCS_EXECUTE="true")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,
@@ -114,4 +118,5 @@ def test_api_reference_is_rendered_from_docstrings(site: Path) -> None:
 def test_notebooks_are_pages(site: Path, name: str) -> None:
     html = page(site, f"notebooks/{name}")
     assert "dlra.solve" in plain_text(html)  # the code cells are rendered
+    assert "data:image/png;base64" in html  # executed during the build: figures are shown
     assert (site / "notebooks" / name / f"{name}.ipynb").is_file()  # and downloadable
