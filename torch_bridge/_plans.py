@@ -30,15 +30,25 @@ from .tucker import truncate_core
 __all__ = ["MatrixPlan", "TuckerPlan", "clamp_condition"]
 
 
-def _adam_direction(state: dict[str, Any], grad: torch.Tensor, step: int, group: dict) -> Any:
-    """Update the moments in ``state`` with ``grad`` and return ``m̂ / (√v̂ + eps)``."""
+def _adam_direction(
+    state: dict[str, Any], grad: torch.Tensor, step: int, group: dict, *, columnwise: bool = False
+) -> Any:
+    """Update the moments in ``state`` with ``grad`` and return ``m̂ / (√v̂ + eps)``.
+
+    ``columnwise``: one second moment per column (the mean square of the column), for the K/L
+    gradients ``n × r``: the preconditioner is then a right multiplication by an ``r × r``
+    diagonal matrix, which commutes with projections onto subspaces of ``ℝⁿ`` — the part of the
+    direction outside the current basis (what augmentation adds) keeps its share of the
+    gradient.  Elementwise normalization would inflate round-off-sized components to ``O(1)``.
+    """
     beta1, beta2 = group["betas"]
     if "exp_avg" not in state:
         state["exp_avg"] = torch.zeros_like(grad)
-        state["exp_avg_sq"] = torch.zeros_like(grad)
+        state["exp_avg_sq"] = torch.zeros_like(grad[:1] if columnwise else grad)
     m, v = state["exp_avg"], state["exp_avg_sq"]
     m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    sq = (grad * grad).mean(0, keepdim=True) if columnwise else grad * grad
+    v.mul_(beta2).add_(sq, alpha=1 - beta2)
     return _adam_ratio(m, v, step, group)
 
 
@@ -75,6 +85,14 @@ def _reorthonormalize(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | Non
     return q, rr
 
 
+def _require_finite(module: FactoredModule, group: dict, *grads: torch.Tensor) -> None:
+    if not all(bool(torch.isfinite(g).all()) for g in grads):
+        raise FloatingPointError(
+            f"non-finite gradients in {type(module).__name__} (lr={group['lr']}): the training "
+            "diverged; lower the learning rate"
+        )
+
+
 def _rotate_first(m: Any, a: Any) -> Any:
     return m @ a
 
@@ -93,6 +111,7 @@ class MatrixPlan:
         self.u0, self.s0, self.v0 = u0, s0, v0
         self.r0 = int(s0.shape[0])
         g_k, g_l, g_s = u0.grad, v0.grad, s0.grad
+        _require_finite(module, group, g_s, g_k, g_l)
         wd = group["weight_decay"]
         if wd:
             # L2 penalty (wd/2)‖W‖² added to the loss: its K/L/S gradients are wd·K, wd·L, wd·S.
@@ -104,8 +123,8 @@ class MatrixPlan:
             st = state[s0]
             self.step_count = int(st.get("step", torch.tensor(0.0)).item()) + 1
             st["step"] = torch.tensor(float(self.step_count))
-            d_k = _adam_direction(state[u0], g_k, self.step_count, group)
-            d_l = _adam_direction(state[v0], g_l, self.step_count, group)
+            d_k = _adam_direction(state[u0], g_k, self.step_count, group, columnwise=True)
+            d_l = _adam_direction(state[v0], g_l, self.step_count, group, columnwise=True)
             d_s = None if galerkin else _adam_direction(st, g_s, self.step_count, group)
         else:
             d_k, d_l, d_s = g_k, g_l, g_s
@@ -246,6 +265,7 @@ class TuckerPlan:
         self.us = [getattr(module, f"U{i}") for i in range(4)]
         self.r0 = tuple(int(n) for n in self.c0.shape)
         g_c = self.c0.grad
+        _require_finite(module, group, g_c, *(u.grad for u in self.us))
         if group["weight_decay"]:
             g_c = g_c + group["weight_decay"] * self.c0
         self.g_c = g_c

@@ -338,9 +338,10 @@ class _FactoredOptimizer(Optimizer):
 
 
 def _state_fits(state: dict[str, Any], p: torch.Tensor) -> bool:
+    """Every state tensor has the parameter's shape (or one row of it: per-column moments)."""
+    shapes = (tuple(p.shape), (1, *p.shape[1:]))
     return all(
-        not torch.is_tensor(v) or v.dim() == 0 or tuple(v.shape) == tuple(p.shape)
-        for v in state.values()
+        not torch.is_tensor(v) or v.dim() == 0 or tuple(v.shape) in shapes for v in state.values()
     )
 
 
