@@ -9,7 +9,7 @@ from .fields import CallableField, DataField, Field, Flow, LinearField
 from .integrators import Counters, Integrator, get_integrator, registry
 from .linalg import RankControl, augment_basis, orthonormalize, truncate, truncation_rank
 from .lowrank import LowRankMatrix
-from .solve import IntegrationError, Solution, solve
+from .solver import IntegrationError, Solution, solve
 from .substeps import RK4, Euler, Exact, SubstepSolver
 from .tucker import TuckerField, TuckerTensor
 

@@ -29,8 +29,16 @@ A0 = ((U0 * (s / np.linalg.norm(s))) @ V0.T).astype(complex)
 Y0 = dlra.LowRankMatrix.from_dense(A0, rank=4)
 
 sol = dlra.solve(
-    field, Y0, (0.0, 1.0), h=0.01, method="adaptive_bug", tol=1e-6, max_rank=30,
-    substep="exact", save_at=np.linspace(0, 1, 11), progress=True,
+    field,
+    Y0,
+    (0.0, 1.0),
+    h=0.01,
+    method="adaptive_bug",
+    tol=1e-6,
+    max_rank=30,
+    substep="exact",
+    save_at=np.linspace(0, 1, 11),
+    progress=True,
 )
 
 

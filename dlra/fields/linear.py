@@ -34,6 +34,8 @@ class LinearField(Field):
     source
         None or a callable ``t -> LowRankMatrix`` (``TuckerTensor`` for tensors) giving ``G(t)``.
 
+    Notes
+    -----
     Cost of one projected product on rank-r factors: one application of each ``Aₖ`` and ``Bₖ`` to an
     n × r (m × r) block plus ``O((n + m) r²)``; substep flows precompute the projected operators
     ``Uᴴ Aₖ U`` and ``Vᴴ Bₖᵀ V`` once per substep.  With constant coefficients and no source every
