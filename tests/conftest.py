@@ -36,6 +36,16 @@ class Xp:
         return np.asarray(a) if self.name == "numpy" else a.detach().cpu().numpy()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """One BLAS thread for the whole suite: the test matrices are small, and an oversubscribed
+    OpenBLAS on a 2-core CI machine is several times slower than a single thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(params=BACKENDS)
 def xp(request) -> Xp:
     return Xp(request.param)
