@@ -406,7 +406,15 @@ def task_finetune_digits(steps: int, pretrain_steps: int) -> dict[str, Any]:
         m.load_state_dict(pretrained.state_dict())
         return m
 
-    lrs = {"full": 1e-3, "lora": 1e-2, "adalora": 1e-2, "ours": 0.05, "ours_r": 8, "ours_rtol": 0.1}
+    lrs = {
+        "full": 3e-3,
+        "lora": 1e-2,
+        "adalora": 1e-2,
+        "ours": 3e-2,
+        "ours_r": 8,
+        "ours_rtol": 0.1,
+        "ours_substep": "adam",
+    }
     trainers = _peft_trainers(
         base, ["fc1", "fc2", "fc3"], nn.functional.cross_entropy, steps, lrs, lora_r=8, ada=(8, 4)
     )
