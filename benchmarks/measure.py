@@ -1,0 +1,287 @@
+"""Measurement helpers: time and peak memory of one step, the memory-traffic floor, dense RK4.
+
+Timings are the minimum over repeats of one step from the same state (the machine is shared; the
+minimum is the least disturbed run).  Peak memory is what a step allocates beyond its inputs:
+``tracemalloc`` for numpy (numpy and scipy report their buffers to it), ``max_memory_allocated``
+on CUDA; not measured for torch on the CPU.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import dlra
+from dlra.integrators import Counters
+
+from .problems import Problem
+
+__all__ = [
+    "StepResult",
+    "dense_rk4_heat",
+    "fit_slope",
+    "floor_primitives",
+    "human_bytes",
+    "human_time",
+    "integrator_for",
+    "measure_step",
+    "orthonormality_error",
+    "time_call",
+    "traffic_floor",
+]
+
+#: rank-adaptive methods need a tolerance; this one keeps the rank of the benchmark states
+ADAPTIVE_RTOL = 1e-8
+
+
+def integrator_for(method: str, kind: str = "matrix") -> dlra.Integrator:
+    """The integrator used in the benchmarks: RK4 substeps, ``rtol`` for the rank-adaptive BUG."""
+    options: dict[str, Any] = {}
+    if method == "adaptive_bug":
+        options["rtol"] = ADAPTIVE_RTOL
+    return dlra.get_integrator(method, kind=kind, **options)
+
+
+def _sync(backend: str) -> None:
+    if backend == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def time_call(
+    fn: Callable[[], Any],
+    backend: str = "numpy",
+    *,
+    min_repeats: int = 2,
+    max_repeats: int = 20,
+    budget: float = 0.5,
+    warmup: bool = True,
+) -> list[float]:
+    """Wall times of ``fn()``: at least ``min_repeats``, more while the total stays under ``budget``."""
+    if warmup:
+        fn()
+        _sync(backend)
+    times: list[float] = []
+    while len(times) < max_repeats:
+        t0 = time.perf_counter()
+        fn()
+        _sync(backend)
+        times.append(time.perf_counter() - t0)
+        if len(times) >= min_repeats and sum(times) > budget:
+            break
+    return times
+
+
+def peak_memory(fn: Callable[[], Any], backend: str) -> float | None:
+    """Bytes allocated by ``fn()`` beyond what was allocated before (None where not measurable)."""
+    gc.collect()
+    if backend == "numpy":
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        try:
+            fn()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return float(peak - base)
+    if backend == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return float(torch.cuda.max_memory_allocated() - base)
+    return None
+
+
+@dataclass
+class StepResult:
+    """One (problem, method) measurement."""
+
+    problem: str
+    backend: str
+    method: str
+    n: int
+    r: int
+    dtype: str
+    time: float  # seconds per step (minimum)
+    median: float
+    repeats: int
+    memory: float | None  # bytes
+    nfev: int
+    n_qr: int
+    n_svd: int
+    floor: float | None = None  # seconds
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def floor_ratio(self) -> float | None:
+        return None if not self.floor else self.time / self.floor
+
+
+def measure_step(
+    problem: Problem,
+    method: str,
+    *,
+    kind: str = "matrix",
+    memory: bool = True,
+    budget: float = 0.5,
+    max_repeats: int = 20,
+) -> StepResult:
+    """Time (and peak memory) of one step of ``method`` on ``problem``, with its work counters."""
+    integ = integrator_for(method, kind)
+    Y0, F, h = problem.Y0, problem.field, problem.h
+    if kind == "tucker":
+        from dlra.tucker import as_tucker_field
+
+        F = as_tucker_field(F)
+    counters = Counters()
+    Y1 = integ.step(F, Y0, 0.0, h, counters=counters)  # counts one step (and is the warm-up)
+    orth = orthonormality_error(Y1)
+    del Y1
+    times = time_call(
+        lambda: integ.step(F, Y0, 0.0, h),
+        problem.backend,
+        budget=budget,
+        max_repeats=max_repeats,
+        warmup=False,
+    )
+    mem = peak_memory(lambda: integ.step(F, Y0, 0.0, h), problem.backend) if memory else None
+    return StepResult(
+        problem=problem.name,
+        backend=problem.backend,
+        method=method,
+        n=problem.n,
+        r=problem.r,
+        dtype=str(problem.dtype).replace("torch.", ""),
+        time=min(times),
+        median=float(np.median(times)),
+        repeats=len(times),
+        memory=mem,
+        nfev=counters.nfev,
+        n_qr=counters.n_qr,
+        n_svd=counters.n_svd,
+        extra={"orthonormality": orth},
+    )
+
+
+def orthonormality_error(Y: Any) -> float:
+    """Largest ``‖XᴴX − I‖_F`` over the factors of a LowRankMatrix or TuckerTensor."""
+    factors = Y.factors if hasattr(Y, "factors") else (Y.U, Y.V)
+    be = Y.backend
+    return max(be.norm(be.H(X) @ X - be.eye(be.shape(X)[1], like=X)) for X in factors)
+
+
+def floor_primitives(problem: Problem, *, budget: float = 0.3) -> dict[str, float]:
+    """Times of the three products of the floor model on an n × r block of the problem's dtype:
+    ``spmm`` (sparse operator times block), ``small`` (block times r × r), ``gram`` (``KᴴK``)."""
+    be = problem.Y0.backend
+    K = problem.Y0.U @ problem.Y0.S  # n × r, the problem's dtype and device
+    B = problem.Y0.S
+    op = problem.operators["L"]
+    out: dict[str, float] = {}
+    for name, fn in (
+        ("spmm", lambda: op @ K),
+        ("small", lambda: K @ B),
+        ("gram", lambda: be.H(K) @ K),
+    ):
+        out[name] = min(time_call(fn, problem.backend, budget=budget, max_repeats=50))
+    return out
+
+
+def traffic_floor(problem: Problem, result: StepResult, prims: dict[str, float]) -> float:
+    """The memory-traffic floor of a step: per field evaluation the problem's sparse and small
+    products on an n × r block, per orthonormalisation one Gram product (issue 6 model)."""
+    per_eval = problem.sparse_products * prims["spmm"] + problem.small_products * prims["small"]
+    return result.nfev * per_eval + result.n_qr * prims["gram"]
+
+
+def dense_rk4_heat(
+    n: int, h: float, *, variant: str = "frugal", repeats: int = 1
+) -> dict[str, float]:
+    """One classical RK4 step of the dense heat equation ``Ẏ = L Y + Y Lᵀ`` (n × n, float64, scipy
+    sparse ``L``): the baseline DLRA is compared with.
+
+    ``variant="frugal"``: written for memory (stage and accumulator arrays updated in place, three
+    n × n work arrays plus the field's temporaries); ``variant="dlra_rk4"``: the very RK4 code the
+    DLRA substeps use (:class:`dlra.RK4`, which keeps the four stages).  Returns the minimum time
+    and the peak memory beyond Y (tracemalloc).
+    """
+    from dlra.fields.base import Flow
+
+    from .problems import second_difference
+
+    L = second_difference(n)
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((n, n)) / n
+
+    def rhs(t: float, X: np.ndarray) -> np.ndarray:
+        out = (L @ X.T).T  # Y Lᵀ (L is symmetric: computed as (L Xᵀ)ᵀ)
+        out += L @ X
+        return out
+
+    def frugal() -> np.ndarray:
+        arg = np.empty_like(Y)
+        k = rhs(0.0, Y)  # k1
+        acc = k * (h / 6)
+        for c, w in ((h / 2, h / 3), (h / 2, h / 3), (h, h / 6)):
+            np.multiply(k, c, out=arg)
+            arg += Y
+            del k
+            k = rhs(0.0, arg)
+            k *= w
+            acc += k
+        acc += Y
+        return acc
+
+    if variant == "frugal":
+        step = frugal
+    elif variant == "dlra_rk4":
+        solver = dlra.RK4()
+        flow = Flow(rhs)
+
+        def step() -> np.ndarray:
+            return solver.solve(flow, Y, 0.0, h)
+    else:
+        raise ValueError(f"variant must be 'frugal' or 'dlra_rk4', got {variant!r}")
+
+    times = time_call(step, min_repeats=repeats, max_repeats=repeats, budget=0.0, warmup=False)
+    mem = peak_memory(step, "numpy")
+    return {"time": min(times), "memory": float(mem or 0.0)}
+
+
+def fit_slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares slope and intercept of ``log y`` against ``log x``."""
+    lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
+    slope, intercept = np.polyfit(lx, ly, 1)
+    return float(slope), float(intercept)
+
+
+def human_bytes(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(x) < 1024 or unit == "GiB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{x:.1f} GiB"
+
+
+def human_time(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x < 1e-3:
+        return f"{x * 1e6:.0f} µs"
+    if x < 1:
+        return f"{x * 1e3:.2f} ms" if x < 0.1 else f"{x * 1e3:.0f} ms"
+    return f"{x:.2f} s"
