@@ -197,6 +197,8 @@ class MatrixPlan:
         r = self.r0
         u1, v1, s1 = self.u_hat @ self.p, self.v_hat @ self.q, self.s1
         kappa = self.group["max_condition"]
+        # Coordinates of the new bases in the augmented ones: P = ÛᵀU₁, Q = V̂ᵀV₁.
+        p_coord, q_coord = self.p, self.q
         u1, ru = _reorthonormalize(u1)
         v1, rv = _reorthonormalize(v1)
         if ru is not None or rv is not None:
@@ -208,12 +210,13 @@ class MatrixPlan:
             # Restore a diagonal core (needed for the condition bound and cheap to do).
             pp, sig, qh = torch.linalg.svd(s1)
             u1, v1, s1 = u1 @ pp, v1 @ qh.mT, torch.diag(sig)
+            p_coord, q_coord = self.u_hat.mT @ u1, self.v_hat.mT @ v1
         if kappa is not None:
             s1 = torch.diag(clamp_condition(torch.diagonal(s1), kappa))
         # Rotate the moments into the new bases: a_u = U₀ᵀU₁ (r₀ × r₁) maps coefficients in the
         # old basis to the new one (the new directions of Û carry no history), likewise a_v.
-        a_u = self.p[:r, :]
-        a_v = self.q[:r, :]
+        a_u = p_coord[:r, :]
+        a_v = q_coord[:r, :]
         new_states: dict[str, dict[str, Any]] = {"U": {}, "S": {}, "V": {}}
         if self.adam:
             st_u, st_v, st_s = state[self.u0], state[self.v0], state[self.s0]
@@ -229,8 +232,8 @@ class MatrixPlan:
                 m, v, pu, qv = (
                     self.s_moments["exp_avg"],
                     self.s_moments["exp_avg_sq"],
-                    self.p,
-                    self.q,
+                    p_coord,
+                    q_coord,
                 )
             else:
                 m, v, pu, qv = st_s["exp_avg"], st_s["exp_avg_sq"], a_u, a_v
