@@ -9,6 +9,7 @@ state's dtype are cached, so a float32 or complex state never promotes silently.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -203,7 +204,10 @@ def _torch_strided() -> Any:
 def _torch_fast_sparse(coo: Any) -> Any:
     """CSR is the fast layout for sparse × dense on CPU and CUDA; keep COO where CSR is unsupported."""
     try:
-        return coo.to_sparse_csr()
+        with warnings.catch_warnings():
+            # torch marks CSR "beta" with a UserWarning on every conversion; it is the fast layout
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return coo.to_sparse_csr()
     except (RuntimeError, NotImplementedError):  # pragma: no cover - depends on torch build
         return coo
 
