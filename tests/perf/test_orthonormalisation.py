@@ -1,0 +1,132 @@
+"""Every orthonormalisation path keeps ‖QᴴQ − I‖ ≤ 1e-12 (issue 6), including the fast ones.
+
+Paths: Householder, Cholesky-QR2 by triangular inverses, its fallback to Householder for
+ill-conditioned blocks, and ``augment_basis`` (Gram–Schmidt twice, QR of the residual, the
+rotation skipped when nothing is dropped, the leak re-projection).  Blocks are tall enough
+(n ≥ 2048, n ≥ 4k) for the ``"auto"`` choice to take Cholesky-QR2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dlra import linalg
+from dlra.linalg import augment_basis, orthonormalize
+
+GOAL = 1e-12  # issue 6: orthonormality to round-off, whatever the path
+
+
+def defect(Q) -> float:
+    Q = np.asarray(Q)
+    return float(np.linalg.norm(Q.conj().T @ Q - np.eye(Q.shape[1])))
+
+
+def block(n: int, k: int, cond: float, *, complex_: bool = False, seed: int = 0) -> np.ndarray:
+    """n × k block with singular values from 1 down to 1/cond."""
+    rng = np.random.default_rng(seed)
+    P = rng.standard_normal((n, k)) + (1j * rng.standard_normal((n, k)) if complex_ else 0)
+    P, _ = np.linalg.qr(P)
+    W, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    return (P * np.logspace(0, -math.log10(cond), k)) @ W
+
+
+class CountQR:
+    """Counts the Householder fallbacks of the backend (to know which path ran)."""
+
+    def __init__(self, monkeypatch, be) -> None:
+        self.calls = 0
+        original = be.qr
+
+        def counted(x):
+            self.calls += 1
+            return original(x)
+
+        monkeypatch.setattr(be, "qr", counted)
+
+
+@pytest.mark.parametrize("method", ["auto", "householder", "cholqr2"])
+@pytest.mark.parametrize("cond", [1.0, 1e4, 1e7])
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_orthonormalize_paths(method, cond, complex_, xp):
+    X = block(4096, 24, cond, complex_=complex_)
+    Q, R = orthonormalize(xp.asarray(X), method=method)
+    Q, R = xp.to_numpy(Q), xp.to_numpy(R)
+    assert defect(Q) <= GOAL
+    # the factorization is backward stable: residual at round-off relative to ‖X‖
+    assert np.linalg.norm(Q @ R - X) <= 100 * np.finfo(float).eps * np.linalg.norm(X)
+    assert np.allclose(np.tril(R, -1), 0)
+
+
+def test_cholqr2_runs_without_householder_when_well_conditioned(monkeypatch):
+    be = linalg.backend_of(np.zeros(1))
+    count = CountQR(monkeypatch, be)
+    Q, _ = orthonormalize(block(4096, 16, 1e3))
+    assert count.calls == 0
+    assert defect(Q) <= GOAL
+
+
+@pytest.mark.parametrize("cond", [1e10, 1e14])
+def test_cholqr2_falls_back_to_householder_when_ill_conditioned(monkeypatch, cond):
+    """Cholesky of the Gram matrix squares the condition number: beyond ~1e8 the first pass
+    loses orthogonality (or Cholesky fails) and the checks hand the block to Householder."""
+    be = linalg.backend_of(np.zeros(1))
+    count = CountQR(monkeypatch, be)
+    X = block(4096, 16, cond)
+    Q, R = orthonormalize(X)
+    assert count.calls == 1
+    assert defect(Q) <= GOAL
+    assert np.linalg.norm(Q @ R - X) <= 100 * np.finfo(float).eps * np.linalg.norm(X)
+
+
+def test_non_finite_block_is_not_hidden():
+    """NaN shows up in the small Gram matrices: no exception, NaN out (as Householder gives)."""
+    X = block(4096, 8, 1.0)
+    X[5, 3] = np.nan
+    Q, _ = orthonormalize(X)
+    assert not np.isfinite(Q).all()
+
+
+def test_float32_cholqr2_at_single_precision_round_off(xp):
+    X = block(4096, 16, 10.0).astype(np.float32)
+    Q = xp.to_numpy(orthonormalize(xp.asarray(X))[0])
+    assert Q.dtype == np.float32
+    eps = float(np.finfo(np.float32).eps)
+    assert defect(Q.astype(float)) <= 16 * math.sqrt(16) * eps
+
+
+@pytest.mark.parametrize("case", ["generic", "nearly_inside", "rank_deficient", "complex"])
+def test_augment_basis_paths(case, xp):
+    """Orthonormal [U0, Ũ] with U0 verbatim, whether directions are kept, dropped or leak."""
+    rng = np.random.default_rng(3)
+    n, r, p = 4096, 12, 12
+    complex_ = case == "complex"
+    U0 = block(n, r, 1.0, complex_=complex_, seed=4)
+    K = rng.standard_normal((n, p)) + (1j * rng.standard_normal((n, p)) if complex_ else 0)
+    if case == "nearly_inside":  # residual of relative size 1e-9: cancellation in Gram–Schmidt
+        K = U0 @ rng.standard_normal((r, p)) + 1e-9 * K
+    if case == "rank_deficient":  # half of K lies in range(U0), columns repeated: some dropped
+        K = np.hstack([U0[:, : p // 2], K[:, : p // 4], K[:, : p // 4]])
+    U_new, U_hat = augment_basis(xp.asarray(U0), xp.asarray(K))
+    U_new, U_hat = xp.to_numpy(U_new), xp.to_numpy(U_hat)
+    assert defect(U_hat) <= GOAL
+    assert np.array_equal(U_hat[:, :r], U0)
+    expected = {"generic": p, "nearly_inside": p, "rank_deficient": p // 4, "complex": p}[case]
+    assert U_new.shape[1] == expected
+    # range(U_hat) contains K: the projection residual is at round-off relative to ‖K‖
+    resid = K - U_hat @ (U_hat.conj().T @ K)
+    assert np.linalg.norm(resid) <= 1e-12 * np.linalg.norm(K)
+
+
+def test_augment_basis_rotation_skipped_keeps_the_span():
+    """When no direction is dropped the residual's Q is used as is: same span as the rotated one."""
+    rng = np.random.default_rng(5)
+    U0 = block(4096, 8, 1.0, seed=6)
+    K = rng.standard_normal((4096, 8))
+    U_new, _ = augment_basis(U0, K)
+    W = K - U0 @ (U0.T @ K)
+    Q_ref, _ = np.linalg.qr(W)
+    # same projector onto the new directions
+    assert np.linalg.norm(U_new @ U_new.T @ Q_ref - Q_ref) <= 1e-12
