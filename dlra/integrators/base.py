@@ -144,8 +144,12 @@ class Integrator:
     exact_for_rank_r_data: ClassVar[bool] = False
     #: method-specific keyword options and their defaults
     options: ClassVar[dict[str, Any]] = {}
+    #: admissible values of options that take one of a few choices (checked at construction)
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     #: True for methods that truncate (accept tol/rtol/rank/min_rank/max_rank)
     truncates: ClassVar[bool] = False
+    #: True for rank-adaptive methods that cannot run without a tolerance
+    requires_tolerance: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -159,10 +163,7 @@ class Integrator:
         **options: Any,
     ) -> None:
         self.substep = as_substep(substep)
-        for key in options:
-            if key not in self.options:
-                raise unknown_name_error("option", key, self.known_options())
-        self.config = {**self.options, **options}
+        self._set_options(options)
         control = RankControl(rank=rank, tol=tol, rtol=rtol, min_rank=min_rank, max_rank=max_rank)
         if not self.truncates and (tol is not None or rtol is not None or max_rank is not None):
             raise ValueError(
@@ -173,7 +174,17 @@ class Integrator:
             raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
         self.control = control
 
-    requires_tolerance: ClassVar[bool] = False
+    def _set_options(self, options: dict[str, Any]) -> None:
+        """Method options over their defaults; unknown names and inadmissible choices raise."""
+        for key in options:
+            if key not in self.options:
+                raise unknown_name_error("option", key, self.known_options())
+        self.config = {**self.options, **options}
+        for key, allowed in self.choices.items():
+            if self.config[key] not in allowed:
+                raise ValueError(
+                    f"{key} must be one of {', '.join(map(repr, allowed))}, got {self.config[key]!r}"
+                )
 
     @classmethod
     def known_options(cls) -> list[str]:

@@ -9,8 +9,6 @@ from ..lowrank import LowRankMatrix
 from .augmented_bug import augmented_galerkin
 from .base import Integrator, StepContext, pad_core, register
 
-_VARIANTS = ("4r", "3r")
-
 
 @register
 class MidpointBUG(Integrator):
@@ -32,11 +30,7 @@ class MidpointBUG(Integrator):
     order = 2
     truncates = True
     options: ClassVar[dict[str, Any]] = {"variant": "4r"}
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        if self.config["variant"] not in _VARIANTS:
-            raise ValueError(f"variant must be '4r' or '3r', got {self.config['variant']!r}")
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {"variant": ("4r", "3r")}
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
         be = Y.backend

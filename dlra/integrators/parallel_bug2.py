@@ -7,8 +7,6 @@ from typing import Any, ClassVar
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, block_core, pad_core, register
 
-_VARIANTS = ("4r", "3r")
-
 
 @register
 class ParallelBUG2(Integrator):
@@ -31,11 +29,7 @@ class ParallelBUG2(Integrator):
     order = 2
     truncates = True
     options: ClassVar[dict[str, Any]] = {"variant": "4r"}
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        if self.config["variant"] not in _VARIANTS:
-            raise ValueError(f"variant must be '4r' or '3r', got {self.config['variant']!r}")
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {"variant": ("4r", "3r")}
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
         be = Y.backend

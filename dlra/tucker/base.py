@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._checks import unknown_name_error
 from ..integrators.base import Counters, Integrator, StepContext, register
 from ..substeps import as_substep
 from .fields import TuckerField, as_tucker_field
@@ -91,10 +90,7 @@ class TuckerIntegrator(Integrator):
         **options: Any,
     ) -> None:
         self.substep = as_substep(substep)
-        for key in options:
-            if key not in self.options:
-                raise unknown_name_error("option", key, self.known_options())
-        self.config = {**self.options, **options}
+        self._set_options(options)
         self._rank_spec = (rank, tol, rtol, min_rank, max_rank)
         # Validate what can be validated before d is known (per-mode lengths: in prepare/step).
         TuckerRankControl.build(

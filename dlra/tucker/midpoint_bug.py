@@ -13,8 +13,6 @@ from .tensor import TuckerTensor
 
 __all__ = ["TuckerMidpointBUG", "occupied_rows", "tangent_directions"]
 
-_VARIANTS = ("4r", "3r")
-
 
 def occupied_rows(core: Any, i: int, drop: float) -> Any:
     """Orthonormal basis (``Π_{j≠i} rⱼ × k``) of the numerically occupied row space of
@@ -67,11 +65,7 @@ class TuckerMidpointBUG(TuckerIntegrator):
     order = 2
     truncates = True
     options: ClassVar[dict[str, Any]] = {"variant": "4r"}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if self.config["variant"] not in _VARIANTS:
-            raise ValueError(f"variant must be '4r' or '3r', got {self.config['variant']!r}")
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {"variant": ("4r", "3r")}
 
     def _step(self, ctx: TuckerStepContext, Y: TuckerTensor, t: float, h: float) -> TuckerTensor:
         be = Y.backend

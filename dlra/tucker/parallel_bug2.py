@@ -11,8 +11,6 @@ from .tensor import TuckerTensor
 
 __all__ = ["TuckerParallelBUG2"]
 
-_VARIANTS = ("4r", "3r")
-
 
 @register_tucker
 class TuckerParallelBUG2(TuckerIntegrator):
@@ -43,11 +41,7 @@ class TuckerParallelBUG2(TuckerIntegrator):
     order = 2
     truncates = True
     options: ClassVar[dict[str, Any]] = {"variant": "4r"}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if self.config["variant"] not in _VARIANTS:
-            raise ValueError(f"variant must be '4r' or '3r', got {self.config['variant']!r}")
+    choices: ClassVar[dict[str, tuple[Any, ...]]] = {"variant": ("4r", "3r")}
 
     def _step(self, ctx: TuckerStepContext, Y: TuckerTensor, t: float, h: float) -> TuckerTensor:
         be = Y.backend

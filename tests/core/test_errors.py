@@ -95,7 +95,7 @@ BAD_SOLVE = [
     ({"substeps": "rk4"}, TypeError, r"unknown option 'substeps'; did you mean 'substep'\?"),
     ({"substep": "rk5"}, ValueError, r"unknown substep solver 'rk5'; did you mean 'rk4'\?"),
     ({"substep": 3}, TypeError, r"substep must be 'rk4'"),
-    ({"method": "midpoint_bug", "variant": "5r"}, ValueError, r"variant must be '4r' or '3r'"),
+    ({"method": "midpoint_bug", "variant": "5r"}, ValueError, r"variant must be one of '4r', '3r'"),
     ({"save_at": [0.5, 2.0]}, ValueError, r"save_at contains 2.0 outside the time span"),
     ({"save_at": "every"}, ValueError, r"save_at must be None, 'steps'"),
     ({"Y0": U @ S @ V.T}, TypeError, r"Y0 must be a dlra.LowRankMatrix"),

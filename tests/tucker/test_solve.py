@@ -164,7 +164,7 @@ def test_bad_options_name_the_argument():
         solve_tucker(F, Y0, (0, 1), h=0.1, method="adaptive_bug")
     with pytest.raises(ValueError, match="'ksl' keeps the ranks fixed"):
         solve_tucker(F, Y0, (0, 1), h=0.1, method="ksl", tol=1e-3)
-    with pytest.raises(ValueError, match="variant must be '4r' or '3r'"):
+    with pytest.raises(ValueError, match="variant must be one of '4r', '3r'"):
         solve_tucker(F, Y0, (0, 1), h=0.1, method="midpoint_bug", variant="5r")
     with pytest.raises(ValueError, match=r"max_rank\[1\] must be a positive integer"):
         solve_tucker(F, Y0, (0, 1), h=0.1, method="adaptive_bug", tol=1e-3, max_rank=(3, 0, 3))
