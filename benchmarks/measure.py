@@ -27,13 +27,16 @@ __all__ = [
     "StepResult",
     "dense_rk4_heat",
     "fit_slope",
+    "floor_calls",
     "floor_primitives",
     "human_bytes",
     "human_time",
     "integrator_for",
     "measure_step",
     "orthonormality_error",
+    "prepare_step",
     "time_call",
+    "time_interleaved",
     "traffic_floor",
 ]
 
@@ -129,6 +132,45 @@ class StepResult:
         return None if not self.floor else self.time / self.floor
 
 
+def prepare_step(
+    problem: Problem, method: str, *, kind: str = "matrix", memory: bool = True
+) -> tuple[Callable[[], Any], StepResult]:
+    """One counted step (the warm-up: operator casts are cached), its orthonormality and peak
+    memory; returns the step as a callable for timing and the result without times."""
+    integ = integrator_for(method, kind)
+    Y0, F, h = problem.Y0, problem.field, problem.h
+    if kind == "tucker":
+        from dlra.tucker import as_tucker_field
+
+        F = as_tucker_field(F)
+    counters = Counters()
+    Y1 = integ.step(F, Y0, 0.0, h, counters=counters)
+    orth = orthonormality_error(Y1)
+    del Y1
+
+    def step() -> Any:
+        return integ.step(F, Y0, 0.0, h)
+
+    mem = peak_memory(step, problem.backend) if memory else None
+    result = StepResult(
+        problem=problem.name,
+        backend=problem.backend,
+        method=method,
+        n=problem.n,
+        r=problem.r,
+        dtype=str(problem.dtype).replace("torch.", ""),
+        time=math.inf,
+        median=math.inf,
+        repeats=0,
+        memory=mem,
+        nfev=counters.nfev,
+        n_qr=counters.n_qr,
+        n_svd=counters.n_svd,
+        extra={"orthonormality": orth},
+    )
+    return step, result
+
+
 def measure_step(
     problem: Problem,
     method: str,
@@ -139,40 +181,36 @@ def measure_step(
     max_repeats: int = 20,
 ) -> StepResult:
     """Time (and peak memory) of one step of ``method`` on ``problem``, with its work counters."""
-    integ = integrator_for(method, kind)
-    Y0, F, h = problem.Y0, problem.field, problem.h
-    if kind == "tucker":
-        from dlra.tucker import as_tucker_field
+    step, result = prepare_step(problem, method, kind=kind, memory=memory)
+    times = time_call(step, problem.backend, budget=budget, max_repeats=max_repeats, warmup=False)
+    result.time, result.median, result.repeats = min(times), float(np.median(times)), len(times)
+    return result
 
-        F = as_tucker_field(F)
-    counters = Counters()
-    Y1 = integ.step(F, Y0, 0.0, h, counters=counters)  # counts one step (and is the warm-up)
-    orth = orthonormality_error(Y1)
-    del Y1
-    times = time_call(
-        lambda: integ.step(F, Y0, 0.0, h),
-        problem.backend,
-        budget=budget,
-        max_repeats=max_repeats,
-        warmup=False,
-    )
-    mem = peak_memory(lambda: integ.step(F, Y0, 0.0, h), problem.backend) if memory else None
-    return StepResult(
-        problem=problem.name,
-        backend=problem.backend,
-        method=method,
-        n=problem.n,
-        r=problem.r,
-        dtype=str(problem.dtype).replace("torch.", ""),
-        time=min(times),
-        median=float(np.median(times)),
-        repeats=len(times),
-        memory=mem,
-        nfev=counters.nfev,
-        n_qr=counters.n_qr,
-        n_svd=counters.n_svd,
-        extra={"orthonormality": orth},
-    )
+
+def time_interleaved(
+    steps: dict[str, Callable[[], Any]],
+    backend: str,
+    *,
+    min_rounds: int = 2,
+    max_rounds: int = 20,
+    budget: float = 0.5,
+) -> dict[str, list[float]]:
+    """Wall times of several callables timed in rounds (each once per round, in turn), so that a
+    change of the machine's load affects all of them alike; at least ``min_rounds`` rounds, more
+    while the total stays under ``budget`` per callable."""
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    total = 0.0
+    for rounds in range(1, max_rounds + 1):
+        for name, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(backend)
+            dt = time.perf_counter() - t0
+            times[name].append(dt)
+            total += dt
+        if rounds >= min_rounds and total > budget * len(steps):
+            break
+    return times
 
 
 def orthonormality_error(Y: Any) -> float:
@@ -182,21 +220,22 @@ def orthonormality_error(Y: Any) -> float:
     return max(be.norm(be.H(X) @ X - be.eye(be.shape(X)[1], like=X)) for X in factors)
 
 
-def floor_primitives(problem: Problem, *, budget: float = 0.3) -> dict[str, float]:
-    """Times of the three products of the floor model on an n × r block of the problem's dtype:
+def floor_calls(problem: Problem) -> dict[str, Callable[[], Any]]:
+    """The three products of the floor model on an n × r block of the problem's dtype and device:
     ``spmm`` (sparse operator times block), ``small`` (block times r × r), ``gram`` (``KᴴK``)."""
     be = problem.Y0.backend
-    K = problem.Y0.U @ problem.Y0.S  # n × r, the problem's dtype and device
+    K = problem.Y0.U @ problem.Y0.S
     B = problem.Y0.S
     op = problem.operators["L"]
-    out: dict[str, float] = {}
-    for name, fn in (
-        ("spmm", lambda: op @ K),
-        ("small", lambda: K @ B),
-        ("gram", lambda: be.H(K) @ K),
-    ):
-        out[name] = min(time_call(fn, problem.backend, budget=budget, max_repeats=50))
-    return out
+    return {"spmm": lambda: op @ K, "small": lambda: K @ B, "gram": lambda: be.H(K) @ K}
+
+
+def floor_primitives(problem: Problem, *, budget: float = 0.3) -> dict[str, float]:
+    """Minimum times of the products of :func:`floor_calls`, each timed on its own."""
+    return {
+        name: min(time_call(fn, problem.backend, budget=budget, max_repeats=50))
+        for name, fn in floor_calls(problem).items()
+    }
 
 
 def traffic_floor(problem: Problem, result: StepResult, prims: dict[str, float]) -> float:

@@ -21,8 +21,9 @@ import dlra
 from .measure import (
     StepResult,
     dense_rk4_heat,
-    floor_primitives,
-    measure_step,
+    floor_calls,
+    prepare_step,
+    time_interleaved,
     traffic_floor,
 )
 from .problems import Problem, make_problem, make_tucker_problem
@@ -47,7 +48,7 @@ class Plan:
     torch_n: Sequence[int] = (2**12, 2**16, 2**18)
     cuda_n: Sequence[int] = (2**16, 2**20)
     cuda_rank: int = 64
-    tucker_n: Sequence[int] = (32, 64, 128, 256)
+    tucker_n: Sequence[int] = (64, 512, 4096, 32768)
     tucker_rank: int = 8
     overhead_n: int = 2**10
     overhead_rank: int = 8
@@ -112,24 +113,28 @@ class Campaign:
         memory: bool = True,
         tags: dict[str, Any] | None = None,
     ) -> list[StepResult]:
-        prims = floor_primitives(problem, budget=self.plan.budget / 2) if floor else None
-        results = []
+        steps, results = {}, []
         for method in methods:
-            res = measure_step(
-                problem,
-                method,
-                kind=kind,
-                memory=memory,
-                budget=self.plan.budget,
-                max_repeats=20 if problem.n < self.plan.largest_repeats_from else 2,
-            )
+            step, res = prepare_step(problem, method, kind=kind, memory=memory)
+            steps[method] = step
             results.append(res)
-        if prims is not None:
-            # measured again after the steps: the floor takes the least disturbed of both runs
-            again = floor_primitives(problem, budget=self.plan.budget / 2)
-            prims = {k: min(v, again[k]) for k, v in prims.items()}
+        if floor:
+            for name, fn in floor_calls(problem).items():
+                fn()  # warm-up
+                steps[f"floor:{name}"] = fn
+        large = problem.n >= self.plan.largest_repeats_from
+        times = time_interleaved(
+            steps,
+            problem.backend,
+            max_rounds=2 if large else 20,
+            budget=self.plan.budget,
+        )
         for res in results:
-            if prims is not None:
+            ts = times[res.method]
+            res.time, res.median, res.repeats = min(ts), float(np.median(ts)), len(ts)
+        prims = {k.split(":")[1]: min(v) for k, v in times.items() if k.startswith("floor:")}
+        for res in results:
+            if prims:
                 res.floor = traffic_floor(problem, res, prims)
                 res.extra.update({f"t_{k}": v for k, v in prims.items()})
             if "float64" in res.dtype or "complex128" in res.dtype:
@@ -201,9 +206,23 @@ def run_all(campaign: Campaign, *, torch: bool = True, tucker: bool = True) -> N
     p = make_problem("heat", plan.compare_n, plan.compare_rank)
     campaign.run_problem("compare", p, methods)
     _free(p)
+    last: dict[str, dict[str, Any]] = {}
     for n in plan.dense_n:
         for variant in ("frugal", "dlra_rk4"):
+            prev = last.get(variant)
+            if prev is not None:
+                # peak of the step (n² law from the previous size) plus Y itself, against what
+                # the machine has free now: never push a shared machine into swapping
+                need = prev["memory"] * (n / prev["n"]) ** 2 + 8.0 * n * n
+                free = available_memory()
+                if free is not None and need > 0.7 * free:
+                    log(
+                        f"  dense RK4 ({variant}) n={n}: skipped, needs ~{need / 2**30:.1f} GiB "
+                        f"of {free / 2**30:.1f} GiB available"
+                    )
+                    continue
             d = dense_rk4_heat(n, p.h, variant=variant)
+            last[variant] = {"n": n, **d}
             campaign.add("dense", {"n": n, "variant": variant, **d})
             log(f"  dense RK4 ({variant}) n={n}: {d['time']:.3f} s, {d['memory'] / 2**20:.0f} MiB")
             gc.collect()
@@ -268,6 +287,18 @@ def _errors(campaign: Campaign, method: str) -> str:
     return " ".join(
         f"{r['error']:.1e}" for r in campaign.records["accuracy"] if r["method"] == method
     )
+
+
+def available_memory() -> float | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        return None
+    return None
 
 
 def environment(threads: int) -> dict[str, Any]:

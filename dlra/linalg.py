@@ -27,16 +27,22 @@ __all__ = [
 ]
 
 # Below this many rows Householder QR is as fast as Cholesky-QR2 and always safe.
-_HOUSEHOLDER_ROWS = 2048
+_HOUSEHOLDER_ROWS = 256
 
 
 def _triangular_inverse(be: Backend, r: Any) -> Any:
     """``R⁻¹`` of a small upper-triangular ``R`` (k × k)."""
     if be.name == "torch":
         return be.torch.linalg.solve_triangular(r, be.eye(r.shape[0], like=r), upper=True)
-    import scipy.linalg
+    from scipy.linalg import lapack
 
-    return scipy.linalg.solve_triangular(r, be.eye(r.shape[0], like=r), check_finite=False)
+    (trtri,) = lapack.get_lapack_funcs(("trtri",), (r,))
+    inv, info = trtri(r, lower=0)
+    if info != 0:  # pragma: no cover - a Cholesky factor has a positive diagonal
+        import scipy.linalg
+
+        return scipy.linalg.solve_triangular(r, be.eye(r.shape[0], like=r), check_finite=False)
+    return inv
 
 
 def inplace_ok(be: Backend, target: Any, other: Any) -> bool:
