@@ -309,11 +309,11 @@ def fit_slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
 def human_bytes(x: float | None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(x) < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(x) < 1024 or unit == "TiB":
             return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
         x /= 1024
-    return f"{x:.1f} GiB"
+    return f"{x:.1f} TiB"
 
 
 def human_time(x: float | None) -> str:
