@@ -47,11 +47,18 @@ class RK4(SubstepSolver):
         f = flow.rhs
         for j in range(self.steps):
             t = t0 + j * tau
-            k1 = f(t, x)
-            k2 = f(t + tau / 2, x + (sign * tau / 2) * k1)
-            k3 = f(t + tau / 2, x + (sign * tau / 2) * k2)
-            k4 = f(t + tau, x + (sign * tau) * k3)
-            x = x + (sign * tau / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+            # stages summed as they come (same order of additions as k1 + 2k2 + 2k3 + k4, so the
+            # same bits) to keep fewer tall blocks alive at once
+            k = f(t, x)
+            acc = k
+            k = f(t + tau / 2, x + (sign * tau / 2) * k)
+            acc = acc + 2 * k
+            k = f(t + tau / 2, x + (sign * tau / 2) * k)
+            acc += 2 * k
+            k = f(t + tau, x + (sign * tau) * k)
+            acc += k
+            del k
+            x = x + (sign * tau / 6) * acc
         return x
 
 
