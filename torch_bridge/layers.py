@@ -71,6 +71,21 @@ class MatrixFactoredModule(FactoredModule):
         """The dense ``n × m`` matrix ``U S Vᵀ`` (for checks and :meth:`to_dense`)."""
         return (self.U @ self.S) @ self.V.mT
 
+    @classmethod
+    def _from_module(
+        cls, module: nn.Module, expected: type, rank: Any, tol: Any, rtol: Any, grad_mode: str
+    ) -> Any:
+        """A layer of this class factored from ``module`` (an instance of ``expected``)."""
+        if not isinstance(module, expected):
+            raise TypeError(
+                f"module must be an nn.{expected.__name__}, got {type(module).__name__}"
+            )
+        _check_rank_args(rank, tol, rtol)
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self._setup(module, rank, tol, rtol, grad_mode)
+        return self
+
     def _check_grad_mode(self, grad_mode: str) -> str:
         if grad_mode not in GRAD_MODES:
             raise ValueError(f"grad_mode must be 'kls' or 'factors', got {grad_mode!r}")
@@ -127,13 +142,7 @@ class LowRankLinear(MatrixFactoredModule):
     ) -> LowRankLinear:
         """Truncated SVD of ``module.weight`` (rank, or the smallest rank whose discarded
         Frobenius tail is ≤ ``tol + rtol·‖W‖_F``); the bias is copied."""
-        if not isinstance(module, nn.Linear):
-            raise TypeError(f"module must be an nn.Linear, got {type(module).__name__}")
-        _check_rank_args(rank, tol, rtol)
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self._setup(module, rank, tol, rtol, grad_mode)
-        return self
+        return cls._from_module(module, nn.Linear, rank, tol, rtol, grad_mode)
 
     def to_dense(self) -> nn.Linear:
         """An ``nn.Linear`` with weight ``U S Vᵀ`` and the same bias."""
@@ -232,13 +241,7 @@ class LowRankConv2d(MatrixFactoredModule):
         grad_mode: str = "kls",
     ) -> LowRankConv2d:
         """Truncated SVD of the kernel matrix ``module.weight.reshape(out, -1)``."""
-        if not isinstance(module, nn.Conv2d):
-            raise TypeError(f"module must be an nn.Conv2d, got {type(module).__name__}")
-        _check_rank_args(rank, tol, rtol)
-        self = cls.__new__(cls)
-        nn.Module.__init__(self)
-        self._setup(module, rank, tol, rtol, grad_mode)
-        return self
+        return cls._from_module(module, nn.Conv2d, rank, tol, rtol, grad_mode)
 
     def to_dense(self) -> nn.Conv2d:
         """An ``nn.Conv2d`` with kernel ``(U S Vᵀ).reshape(out, in, kh, kw)`` and the same bias."""
