@@ -84,6 +84,11 @@ class Row:
     def status(self) -> str:
         return {True: "pass", False: "FAIL", None: "info"}[self.passed]
 
+    @classmethod
+    def raised(cls, study: str, method: str, problem: str, expected: str, error: str | None) -> Row:
+        """The failed row of a case whose run raised ``error``."""
+        return cls(study, method, problem, "raised", expected, False, error or "")
+
 
 @dataclass
 class Figure:
@@ -153,17 +158,7 @@ class Study:
         for case in cases:
             out = outcomes.get(case.key)
             if out is not None and not out.ok:
-                rows.append(
-                    Row(
-                        self.name,
-                        _method_of(case.key),
-                        "",
-                        "raised",
-                        "runs",
-                        False,
-                        out.error or "",
-                    )
-                )
+                rows.append(Row.raised(self.name, _method_of(case.key), "", "runs", out.error))
         return rows
 
 

@@ -92,9 +92,7 @@ class CKL22Study(Study):
         fig, axes = _plot.subplots(2, 2, width=5.0, height=3.8)
         failed = [(k, o) for k, o in outcomes.items() if not o.ok]
         for k, o in failed:
-            rows.append(
-                Row(self.name, str(k[0]), problem.name, "raised", "runs", False, f"{k}: {o.error}")
-            )
+            rows.append(Row.raised(self.name, str(k[0]), problem.name, "runs", f"{k}: {o.error}"))
         if failed:
             return rows, []
         for panel, method in ((0, "bug"), (1, "adaptive_bug")):

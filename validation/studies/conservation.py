@@ -93,9 +93,7 @@ class ConservationStudy(Study):
             res = {h: outcomes[(m, h)] for h in hs if (m, h) in outcomes}
             bad = [o for o in res.values() if not o.ok]
             if bad:
-                rows.append(
-                    Row(self.name, m, problem.name, "raised", "runs", False, bad[0].error or "")
-                )
+                rows.append(Row.raised(self.name, m, problem.name, "runs", bad[0].error))
                 continue
             norm_d = [res[h].value["norm"] for h in hs]
             energy_d = [res[h].value["energy"] for h in hs]

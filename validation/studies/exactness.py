@@ -92,9 +92,7 @@ class ExactnessStudy(Study):
                 else:
                     expected = "—"
                 if not out.ok:
-                    rows.append(
-                        Row(self.name, m, problem.name, "raised", expected, False, out.error or "")
-                    )
+                    rows.append(Row.raised(self.name, m, problem.name, expected, out.error))
                     continue
                 hs, errs = out.value
                 worst = max(errs)

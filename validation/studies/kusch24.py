@@ -98,7 +98,7 @@ class Kusch24Study(Study):
             out = outcomes[(lab, r)]
             pname = problem.name + f" [r = {r}]"
             if not out.ok:
-                rows.append(Row(self.name, lab, pname, "raised", "runs", False, out.error or ""))
+                rows.append(Row.raised(self.name, lab, pname, "runs", out.error))
                 continue
             errs = [e for e, _ in out.value]
             drift = [d for _, d in out.value]

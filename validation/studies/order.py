@@ -93,14 +93,8 @@ class OrderStudy(Study):
             claim = self.claims[m]
             if out is None or not out.ok:
                 rows.append(
-                    Row(
-                        self.name,
-                        key[1],
-                        pname,
-                        "raised",
-                        claim.describe(),
-                        False,
-                        out.error if out else "not run",
+                    Row.raised(
+                        self.name, key[1], pname, claim.describe(), out.error if out else "not run"
                     )
                 )
                 continue

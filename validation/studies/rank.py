@@ -58,7 +58,7 @@ class RankStudy(Study):
             res = [outcomes.get((m, h)) for h in hs]
             if any(o is None or not o.ok for o in res):
                 err = next(o.error for o in res if o is not None and not o.ok)
-                rows.append(Row(self.name, m, problem.name, "raised", expected, False, err or ""))
+                rows.append(Row.raised(self.name, m, problem.name, expected, err))
                 continue
             finals, peaks = [], []
             for h, o in zip(hs, res, strict=True):

@@ -118,15 +118,7 @@ class RobustnessStudy(Study):
             expected = f"err(r') ≤ {self.growth:g}·err(r), r' > r; finite"
             if out is None or not out.ok:
                 rows.append(
-                    Row(
-                        self.name,
-                        m,
-                        tp.name,
-                        "raised",
-                        expected,
-                        False,
-                        out.error if out else "not run",
-                    )
+                    Row.raised(self.name, m, tp.name, expected, out.error if out else "not run")
                 )
             else:
                 worst = 0.0
@@ -158,14 +150,8 @@ class RobustnessStudy(Study):
             expected = f"C₁ε + C₂hᵖ within ×{self.model_factor:g}"
             if out is None or not out.ok:
                 rows.append(
-                    Row(
-                        self.name,
-                        m,
-                        problems[0].name,
-                        "raised",
-                        expected,
-                        False,
-                        out.error if out else "not run",
+                    Row.raised(
+                        self.name, m, problems[0].name, expected, out.error if out else "not run"
                     )
                 )
                 continue

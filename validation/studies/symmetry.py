@@ -69,9 +69,7 @@ class SymmetryStudy(Study):
             else:
                 expected = "—"
             if not out.ok:
-                rows.append(
-                    Row(self.name, m, problem.name, "raised", expected, False, out.error or "")
-                )
+                rows.append(Row.raised(self.name, m, problem.name, expected, out.error))
                 continue
             t, asym = out.value
             worst = max(asym)

@@ -64,9 +64,7 @@ class TruncationStudy(Study):
         for i, (m,) in enumerate(k for k in outcomes):
             out = outcomes[(m,)]
             if not out.ok:
-                rows.append(
-                    Row(self.name, m, problem.name, "raised", expected, False, out.error or "")
-                )
+                rows.append(Row.raised(self.name, m, problem.name, expected, out.error))
                 continue
             errs = [e for e, _, _ in out.value]
             ranks = [r for _, r, _ in out.value]

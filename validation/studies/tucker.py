@@ -106,11 +106,7 @@ class TuckerStudy(Study):
                 if out is None:
                     continue
                 if not out.ok:
-                    rows.append(
-                        Row(
-                            self.name, m, f"Tucker {part}", "raised", "runs", False, out.error or ""
-                        )
-                    )
+                    rows.append(Row.raised(self.name, m, f"Tucker {part}", "runs", out.error))
                     continue
                 if part == "exact":
                     rows += self._exact_rows(m, s, out.value)
