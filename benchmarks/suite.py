@@ -31,6 +31,10 @@ from .problems import Problem, make_problem, make_tucker_problem
 METHODS = list(dlra.INTEGRATORS)
 #: the methods timed on torch (CPU/CUDA): one of each family
 TORCH_METHODS = ["ksl", "bug", "augmented_bug", "parallel_bug", "midpoint_bug"]
+#: the methods also compared with dense RK4 using low-storage substeps (dlra.LowStorageRK4):
+#: those whose K- and L-steps are the whole working set (the augmented and second-order methods
+#: hold bases of width 2r–4r, which the substep solver cannot shrink)
+LOW_STORAGE_METHODS = ["ksl", "strang", "bug"]
 
 
 @dataclass
@@ -112,10 +116,11 @@ class Campaign:
         floor: bool = True,
         memory: bool = True,
         tags: dict[str, Any] | None = None,
+        substep: str = "rk4",
     ) -> list[StepResult]:
         steps, results = {}, []
         for method in methods:
-            step, res = prepare_step(problem, method, kind=kind, memory=memory)
+            step, res = prepare_step(problem, method, kind=kind, memory=memory, substep=substep)
             steps[method] = step
             results.append(res)
         if floor:
@@ -146,7 +151,7 @@ class Campaign:
             self.add(section, record)
             self.log(
                 f"  {section:10s} {problem.name:11s} {problem.backend:5s} {res.method:13s} "
-                f"n={problem.n:<8d} r={problem.r:<4d} {res.time * 1e3:10.2f} ms"
+                f"n={problem.n:<8d} r={problem.r:<4d} {substep:5s} {res.time * 1e3:10.2f} ms"
                 + (f"  floor×{res.floor_ratio:5.2f}" if res.floor_ratio else "")
             )
         return results
@@ -205,6 +210,9 @@ def run_all(campaign: Campaign, *, torch: bool = True, tucker: bool = True) -> N
     log("comparison with dense RK4")
     p = make_problem("heat", plan.compare_n, plan.compare_rank)
     campaign.run_problem("compare", p, methods)
+    low_storage = [m for m in LOW_STORAGE_METHODS if m in methods]
+    if low_storage:
+        campaign.run_problem("compare", p, low_storage, substep="lsrk4")
     _free(p)
     last: dict[str, dict[str, Any]] = {}
     for n in plan.dense_n:

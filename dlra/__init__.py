@@ -10,7 +10,7 @@ from .integrators import Counters, Integrator, get_integrator, registry
 from .linalg import RankControl, augment_basis, orthonormalize, truncate, truncation_rank
 from .lowrank import LowRankMatrix
 from .solver import IntegrationError, Solution, solve
-from .substeps import RK4, Euler, Exact, SubstepSolver
+from .substeps import RK4, Euler, Exact, LowStorageRK4, SubstepSolver
 from .tucker import TuckerField, TuckerTensor
 
 __version__ = "0.1.0"
@@ -32,6 +32,7 @@ __all__ = [
     "Integrator",
     "LinearField",
     "LowRankMatrix",
+    "LowStorageRK4",
     "RankControl",
     "Solution",
     "SubstepSolver",

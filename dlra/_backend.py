@@ -9,12 +9,28 @@ serves dense and sparse tensors on any device.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "backend_of", "is_torch_tensor"]
+__all__ = ["Backend", "backend_of", "is_torch_tensor", "row_chunks"]
+
+# In-place updates of tall blocks work on row chunks of at least this many rows, at most
+# _MAX_CHUNKS of them: the temporaries of an update are then ≤ 1/_MAX_CHUNKS of the block.
+_MIN_CHUNK_ROWS = 1024
+_MAX_CHUNKS = 16
+
+
+@functools.lru_cache(maxsize=64)
+def row_chunks(n: int) -> tuple[tuple[int, int], ...]:
+    """Row ranges ``(i, j)`` that split ``n`` rows for in-place updates: one range up to
+    ``2 · 1024`` rows, otherwise at most 16 ranges of at least 1024 rows each."""
+    if n <= 2 * _MIN_CHUNK_ROWS:
+        return ((0, n),)
+    size = max(_MIN_CHUNK_ROWS, -(-n // _MAX_CHUNKS))
+    return tuple((i, min(i + size, n)) for i in range(0, n, size))
 
 
 def _torch() -> Any:
@@ -148,6 +164,22 @@ class NumpyBackend(Backend):
     def copy(self, x: np.ndarray) -> np.ndarray:
         return x.copy()
 
+    def add_scaled_(self, y: np.ndarray, x: np.ndarray, a: Any = 1.0) -> None:
+        """``y += a·x`` in place; temporaries of one row chunk (:func:`row_chunks`) at most."""
+        if a == 1:
+            y += x
+            return
+        for i, j in row_chunks(y.shape[0]):
+            y[i:j] += a * x[i:j]
+
+    def add_product_(
+        self, y: np.ndarray, left: np.ndarray, small: np.ndarray, a: Any = 1.0
+    ) -> None:
+        """``y += a·(left @ small)`` in place for a tall ``left``; temporaries of one row chunk."""
+        m = small if a == 1 else small * a
+        for i, j in row_chunks(y.shape[0]):
+            y[i:j] += left[i:j] @ m
+
     def tensordot(self, a: np.ndarray, b: np.ndarray, axes: Any) -> np.ndarray:
         return np.tensordot(a, b, axes=axes)
 
@@ -261,6 +293,14 @@ class TorchBackend(Backend):
 
     def copy(self, x: Any) -> Any:
         return x.clone()
+
+    def add_scaled_(self, y: Any, x: Any, a: Any = 1.0) -> None:
+        """``y += a·x`` in place (no temporary)."""
+        y.add_(x, alpha=a)
+
+    def add_product_(self, y: Any, left: Any, small: Any, a: Any = 1.0) -> None:
+        """``y += a·(left @ small)`` in place (``addmm_``, no temporary)."""
+        y.addmm_(left, small, alpha=a)
 
     def tensordot(self, a: Any, b: Any, axes: Any) -> Any:
         return self.torch.tensordot(a, b, dims=axes)

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ._backend import Backend, backend_of
 
 __all__ = [
@@ -55,6 +57,24 @@ def inplace_ok(be: Backend, target: Any, other: Any) -> bool:
     return True
 
 
+def _times_upper(be: Backend, x: Any, m: Any, *, overwrite: bool = False) -> Any:
+    """``x @ m`` for a small upper-triangular ``m``.
+
+    numpy: BLAS ``trmm`` on a C-ordered block, in the buffer of ``x`` when ``overwrite`` (no
+    new block) or of a copy of it — measured faster than the general product for tall blocks
+    (e.g. 18 ms against 36 ms at 2^20 × 16, 44 against 86 ms at 2^18 × 64, one thread).
+    """
+    if be.name != "numpy" or x.dtype != m.dtype or x.ndim != 2 or x.shape[0] < _HOUSEHOLDER_ROWS:
+        return x @ m
+    from scipy.linalg import blas
+
+    y = x if (overwrite and x.flags.c_contiguous) else np.array(x, order="C")
+    (trmm,) = blas.get_blas_funcs(("trmm",), (m, y))
+    # y is C-ordered n × k, so yᵀ is a Fortran-ordered k × n array: yᵀ ← mᵀ yᵀ in place
+    res = trmm(1.0, m, y.T, side=0, lower=0, trans_a=1, overwrite_b=1)
+    return y if np.shares_memory(res, y) else res.T
+
+
 def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     """Cholesky-QR2 of a tall block, or None when the block is too ill-conditioned for it.
 
@@ -69,7 +89,7 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     r1 = be.cholesky_upper(be.H(x) @ x)
     if r1 is None:
         return None
-    q1 = x @ _triangular_inverse(be, r1)
+    q1 = _times_upper(be, x, _triangular_inverse(be, r1))
     g2 = be.H(q1) @ q1
     k = g2.shape[0]
     # `not (d <= 0.5)` also rejects NaN (from non-finite input or overflow)
@@ -78,7 +98,8 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     r2 = be.cholesky_upper(g2)
     if r2 is None:
         return None
-    return q1 @ _triangular_inverse(be, r2), r2 @ r1
+    # q1 is this function's own block: the second pass overwrites it
+    return _times_upper(be, q1, _triangular_inverse(be, r2), overwrite=True), r2 @ r1
 
 
 def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:

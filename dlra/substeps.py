@@ -2,6 +2,9 @@
 
 * :class:`RK4` — ``steps`` classical Runge–Kutta steps (default one, as in the papers); stage times
   ``t, t + τ/2, t + τ/2, t + τ``.
+* :class:`LowStorageRK4` — ``steps`` steps of the five-stage fourth-order 2N-storage Runge–Kutta
+  scheme of Carpenter & Kennedy: two blocks of working memory instead of about five, for 5/4 of
+  the field evaluations.
 * :class:`Euler` — ``steps`` explicit Euler steps (first order: caps second-order schemes at 1).
 * :class:`Exact` — the closed form the field provides (increments for :class:`~dlra.DataField`,
   exponentials for autonomous :class:`~dlra.LinearField`); a clear error where none exists.
@@ -15,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._backend import backend_of
 from ._checks import unknown_name_error
-from .fields.base import Flow
+from .fields.base import Flow, accumulate_rhs
 
-__all__ = ["RK4", "Euler", "Exact", "SubstepSolver", "as_substep"]
+__all__ = ["RK4", "Euler", "Exact", "LowStorageRK4", "SubstepSolver", "as_substep"]
 
 
 class SubstepSolver:
@@ -26,6 +30,9 @@ class SubstepSolver:
 
     #: local order of accuracy of one substep (``None`` for exact)
     order: int | None = None
+    #: True when ``solve`` accepts ``overwrite_x0=True`` and then works in the buffer of ``x0``
+    #: (integrators pass it for starting blocks they made themselves and do not reuse)
+    can_overwrite_x0: bool = False
 
     def solve(self, flow: Flow, x0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
         raise NotImplementedError
@@ -33,15 +40,32 @@ class SubstepSolver:
 
 @dataclass(frozen=True)
 class RK4(SubstepSolver):
-    """``steps`` classical RK4 steps per substep (order 4)."""
+    """``steps`` classical RK4 steps per substep (order 4).
+
+    With a field that accumulates into preallocated blocks (``Flow.rhs_into``, e.g.
+    :class:`~dlra.LinearField`) the stages work in four blocks of the state's size; otherwise the
+    stages are summed as they come.  :class:`LowStorageRK4` needs two.
+    """
 
     steps: int = 1
     order = 4
+    can_overwrite_x0 = True
 
     def __post_init__(self) -> None:
         _check_steps(self.steps)
 
-    def solve(self, flow: Flow, x0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
+    def solve(
+        self,
+        flow: Flow,
+        x0: Any,
+        t0: float,
+        t1: float,
+        sign: float = 1.0,
+        *,
+        overwrite_x0: bool = False,
+    ) -> Any:
+        if flow.rhs_into is not None:
+            return self._solve_in_place(flow, x0, t0, t1, sign, overwrite_x0)
         tau = (t1 - t0) / self.steps
         x = x0
         f = flow.rhs
@@ -60,6 +84,115 @@ class RK4(SubstepSolver):
             del k
             x = x + (sign * tau / 6) * acc
         return x
+
+    def _solve_in_place(
+        self, flow: Flow, x0: Any, t0: float, t1: float, sign: float, overwrite_x0: bool
+    ) -> Any:
+        """The same stages with the field accumulated into preallocated blocks
+        (``Flow.rhs_into``): four blocks of working memory (state, stage, stage value, sum)."""
+        be = backend_of(x0)
+        tau = (t1 - t0) / self.steps
+        h = sign * tau
+        x = x0 if overwrite_x0 else be.copy(x0)
+        k = be.zeros(be.shape(x), like=x)
+        stage = be.zeros(be.shape(x), like=x)
+        acc = be.zeros(be.shape(x), like=x)
+        for j in range(self.steps):
+            t = t0 + j * tau
+            acc[...] = x
+            arg = x
+            for c, w, a in (
+                (0.0, 1 / 6, 0.5),
+                (0.5, 1 / 3, 0.5),
+                (0.5, 1 / 3, 1.0),
+                (1.0, 1 / 6, 0),
+            ):
+                k[...] = 0
+                accumulate_rhs(flow, t + c * tau, arg, k, 1.0)
+                be.add_scaled_(acc, k, h * w)
+                if a:
+                    stage[...] = x
+                    be.add_scaled_(stage, k, h * a)
+                    arg = stage
+            x, acc = acc, x
+        return x
+
+
+# Carpenter & Kennedy (1994), NASA TM-109112, five-stage fourth-order 2N-storage scheme (their
+# solution 3).  The eight order conditions of order 4 hold to round-off for these rationals
+# (tests/core/test_substeps.py rebuilds the Butcher tableau and checks them).
+_CK_A = (
+    0.0,
+    -567301805773 / 1357537059087,
+    -2404267990393 / 2016746695238,
+    -3550918686646 / 2091501179385,
+    -1275806237668 / 842570457699,
+)
+_CK_B = (
+    1432997174477 / 9575080441755,
+    5161836677717 / 13612068292357,
+    1720146321549 / 2090206949498,
+    3134564353537 / 4481467310338,
+    2277821191437 / 14882151754819,
+)
+_CK_C = (
+    0.0,
+    1432997174477 / 9575080441755,
+    2526269341429 / 6820363962896,
+    2006345519317 / 3224310063776,
+    2802321613138 / 2924317926251,
+)
+
+
+@dataclass(frozen=True)
+class LowStorageRK4(SubstepSolver):
+    """``steps`` steps of the 2N-storage RK scheme of Carpenter & Kennedy, order 4, five stages.
+
+    Two registers per substep, the state ``q`` and the increment ``dq``, updated in place::
+
+        dq ← Aᵢ dq + τ F(t + cᵢ τ, q);   q ← q + Bᵢ dq        (i = 1 … 5)
+
+    With a field that accumulates ``F`` into ``dq`` without temporaries (``Flow.rhs_into``, which
+    :class:`~dlra.LinearField` provides), a K- or L-step holds two n × r blocks instead of the
+    four or five of :class:`RK4`; when the integrator hands over its own starting block
+    (``overwrite_x0``), even the copy of it is saved.  Cost: five field evaluations per step
+    instead of four.  Use it when memory, not time, limits the problem size (docs: choosing).
+
+    Reference: M. H. Carpenter and C. A. Kennedy, *Fourth-order 2N-storage Runge–Kutta schemes*,
+    NASA TM-109112 (1994).
+    """
+
+    steps: int = 1
+    order = 4
+    can_overwrite_x0 = True
+
+    def __post_init__(self) -> None:
+        _check_steps(self.steps)
+
+    def solve(
+        self,
+        flow: Flow,
+        x0: Any,
+        t0: float,
+        t1: float,
+        sign: float = 1.0,
+        *,
+        overwrite_x0: bool = False,
+    ) -> Any:
+        be = backend_of(x0)
+        tau = (t1 - t0) / self.steps
+        q = x0 if overwrite_x0 else be.copy(x0)
+        dq = be.zeros(be.shape(q), like=q)
+        for j in range(self.steps):
+            t = t0 + j * tau
+            for a, b, c in zip(_CK_A, _CK_B, _CK_C):
+                if a == 0.0:
+                    dq[...] = 0
+                else:
+                    dq *= a
+                accumulate_rhs(flow, t + c * tau, q, dq, sign * tau)
+                be.add_scaled_(q, dq, b)
+        return q
 
 
 @dataclass(frozen=True)
@@ -97,11 +230,12 @@ def _check_steps(steps: Any) -> None:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
 
 
-_NAMED = {"rk4": RK4, "euler": Euler, "exact": Exact}
+_NAMED = {"rk4": RK4, "lsrk4": LowStorageRK4, "euler": Euler, "exact": Exact}
 
 
 def as_substep(spec: Any) -> SubstepSolver:
-    """A solver from ``"rk4"``, ``"euler"``, ``"exact"`` or a :class:`SubstepSolver` instance."""
+    """A solver from ``"rk4"``, ``"lsrk4"``, ``"euler"``, ``"exact"`` or a :class:`SubstepSolver`
+    instance."""
     if isinstance(spec, SubstepSolver):
         return spec
     if isinstance(spec, str):
@@ -110,5 +244,5 @@ def as_substep(spec: Any) -> SubstepSolver:
             raise unknown_name_error("substep solver", spec, _NAMED)
         return cls()
     raise TypeError(
-        f"substep must be 'rk4', 'euler', 'exact' or a solver like dlra.RK4(steps=4), got {spec!r}"
+        f"substep must be 'rk4', 'lsrk4', 'euler', 'exact' or a solver like dlra.RK4(steps=4), got {spec!r}"
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 from .._backend import backend_of
 
-__all__ = ["CallableField", "Field", "Flow", "as_field"]
+__all__ = ["CallableField", "Field", "Flow", "accumulate_rhs", "as_field"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,32 @@ class Flow:
     ``exact(x0, t0, t1, sign)`` returns the exact solution at ``t1`` of ``Ẋ = sign·rhs(t, X)``,
     ``X(t0) = x0`` when the field knows one; otherwise ``exact`` is None and ``why_not_exact``
     says why (shown to users who ask for ``substep="exact"``).
+
+    ``rhs_into(t, x, out, alpha)``, when given, adds ``alpha · rhs(t, x)`` to ``out`` in place
+    (``out`` is owned by the caller and distinct from ``x``) with temporaries well below one block
+    of the size of ``x``; :func:`accumulate_rhs` falls back to ``out += alpha · rhs(t, x)``.  The
+    low-storage substep solver (:class:`~dlra.LowStorageRK4`) is built on it.
     """
 
     rhs: Callable[[float, Any], Any]
     exact: Callable[[Any, float, float, float], Any] | None = None
     why_not_exact: str = "this field has no closed-form substep solution"
+    rhs_into: Callable[[float, Any, Any, Any], None] | None = None
+
+
+def accumulate_rhs(flow: Flow, t: float, x: Any, out: Any, alpha: Any) -> None:
+    """``out += alpha · flow.rhs(t, x)`` in place, through ``flow.rhs_into`` when the flow has it."""
+    if flow.rhs_into is not None:
+        flow.rhs_into(t, x, out, alpha)
+        return
+    value = flow.rhs(t, x)
+    be = backend_of(out)
+    if value.dtype != out.dtype:
+        raise TypeError(
+            f"the substep right-hand side returned {value.dtype} for a {out.dtype} state; "
+            "pass Y0 in the field's dtype (complex for complex fields)"
+        )
+    be.add_scaled_(out, value, alpha)
 
 
 class Field:

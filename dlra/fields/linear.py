@@ -182,12 +182,25 @@ class LinearField(Field):
             G = self._source(t)
             return out if G is None else out + G.U @ (G.S @ (be.H(G.V) @ V))
 
+        def rhs_into(t: float, K: Any, out: Any, alpha: Any) -> None:
+            for k, (opa, _) in enumerate(self.terms):
+                c = alpha * self.coefficient(k, t)
+                if small[k] is None:
+                    opa.accumulate(K, out, c)
+                elif opa.identity:
+                    be.add_product_(out, K, small[k], c)
+                else:  # a two-sided term: one temporary block
+                    opa.accumulate(K @ small[k], out, c)
+            G = self._source(t)
+            if G is not None:
+                be.add_product_(out, G.U, G.S @ (be.H(G.V) @ V), alpha)
+
         def bound() -> float:
             return self._bound(
                 [(opa.norm_bound(), _norm2(be, s)) for (opa, _), s in zip(self.terms, small)]
             )
 
-        return self._flow(rhs, linear, bound)
+        return self._flow(rhs, linear, bound, rhs_into)
 
     def l_flow(self, U: Any, *, cache: dict | None = None) -> Flow:
         """L-step flow; the projected operators ``Uᴴ Aₖ U`` are computed once (or taken from
@@ -211,12 +224,25 @@ class LinearField(Field):
             G = self._source(t)
             return out if G is None else out + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
 
+        def rhs_into(t: float, L: Any, out: Any, alpha: Any) -> None:
+            for k, (_, opb) in enumerate(self.terms):
+                c = alpha * _conj(self.coefficient(k, t))
+                if small_h[k] is None:
+                    opb.accumulate(L, out, c, conj=True)
+                elif opb.identity:
+                    be.add_product_(out, L, small_h[k], c)
+                else:
+                    opb.accumulate(L @ small_h[k], out, c, conj=True)
+            G = self._source(t)
+            if G is not None:
+                be.add_product_(out, G.V, be.H(G.S) @ (be.H(G.U) @ U), alpha)
+
         def bound() -> float:
             return self._bound(
                 [(opb.norm_bound(), _norm2(be, s)) for (_, opb), s in zip(self.terms, small)]
             )
 
-        return self._flow(rhs, linear, bound)
+        return self._flow(rhs, linear, bound, rhs_into)
 
     def s_flow(self, U: Any, V: Any, *, cache: dict | None = None) -> Flow:
         """Galerkin flow on ``(U, V)``; projected operators computed once (or taken from ``cache``)."""
@@ -279,15 +305,22 @@ class LinearField(Field):
             else math.inf
         )
 
-    def _flow(self, rhs: Callable, linear: Callable, bound: Callable[[], float]) -> Flow:
-        """``bound`` (a norm bound of ``linear``, needed by exact substeps only) is computed lazily."""
+    def _flow(
+        self,
+        rhs: Callable,
+        linear: Callable,
+        bound: Callable[[], float],
+        rhs_into: Callable | None = None,
+    ) -> Flow:
+        """``bound`` (a norm bound of ``linear``, needed by exact substeps only) is computed lazily;
+        ``rhs_into`` accumulates ``rhs`` in place (K- and L-flows, for low-storage substeps)."""
         if not self.autonomous_linear:
-            return Flow(rhs, None, self._why_not_exact())
+            return Flow(rhs, None, self._why_not_exact(), rhs_into)
 
         def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
             return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound())
 
-        return Flow(rhs, exact)
+        return Flow(rhs, exact, rhs_into=rhs_into)
 
     # -- checks -------------------------------------------------------------------------------------
     def validate(self, t: float, Y: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import NUMPY, backend_of, is_torch_tensor
+from .._backend import NUMPY, backend_of, is_torch_tensor, row_chunks
 
 __all__ = ["Operator", "as_operator"]
 
@@ -25,7 +25,7 @@ class Operator:
     def __init__(self, op: Any, name: str) -> None:
         self.name = name
         self.raw = op
-        self._cache: dict[Any, tuple[Any, Any]] = {}
+        self._cache: dict[Any, Any] = {}
         self.identity = op is None
         #: True when apply/apply_conj always return a new array (never the input or a view of it);
         #: user LinearOperators may return their input, the identity does
@@ -148,6 +148,40 @@ class Operator:
         be = backend_of(x)
         return be.conj(self.apply(be.conj(x)))
 
+    def accumulate(self, x: Any, out: Any, c: Any = 1.0, *, conj: bool = False) -> None:
+        """``out += c · (op @ x)`` (``conj(op) @ x`` with ``conj=True``) in place.
+
+        numpy and scipy sparse operators work on row chunks of ``op`` (:func:`~dlra._backend.row_chunks`,
+        the row slices of a sparse operator are cut once and cached), so the temporaries are one
+        chunk of ``out``; other operators add one full product.
+        """
+        be = backend_of(out)
+        if self.identity:
+            be.add_scaled_(out, x, c)
+            return
+        if self.kind in ("dense", "sparse") and out.ndim == 2:
+            for (i, j), rows in zip(row_chunks(out.shape[0]), self._row_blocks(x, conj)):
+                part = rows @ x
+                if c != 1:
+                    part = _scaled(part, c)
+                out[i:j] += part
+            return
+        value = self.apply_conj(x) if conj else self.apply(x)
+        be.add_scaled_(out, value, c)
+
+    def _row_blocks(self, like: Any, conj: bool) -> list[Any]:
+        """The operator (or its conjugate) cut into the row chunks of its size, cached per dtype."""
+        key = ("rows", like.dtype, conj)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        a, _ = self._pair(like)
+        if conj and self.is_complex:
+            a = a.conj()
+        blocks = [a[i:j] for i, j in row_chunks(self.shape[0])]
+        self._cache[key] = blocks
+        return blocks
+
     def norm_bound(self) -> float:
         """An upper bound of the spectral norm: ``sqrt(‖op‖₁ ‖op‖_∞)`` (estimated for LinearOperators)."""
         if self.identity:
@@ -189,6 +223,14 @@ class Operator:
         n = self.shape[0]
         be = backend_of(like)
         return self.apply(be.eye(n, like=like))
+
+
+def _scaled(part: np.ndarray, c: Any) -> np.ndarray:
+    """``c · part``, in place when the dtype allows it (``part`` is a fresh temporary)."""
+    if np.result_type(part.dtype, c) == part.dtype:
+        part *= c
+        return part
+    return part * c
 
 
 def _as_dtype(y: Any, like: Any) -> Any:

@@ -16,8 +16,8 @@ def augmented_galerkin(
     untruncated."""
     be = Y.backend
     U0, S0, V0 = Y
-    K1 = ctx.k_step(V0, U0 @ S0, t0, t1)
-    L1 = ctx.l_step(U0, V0 @ be.H(S0), t0, t1)
+    K1 = ctx.k_step(V0, U0 @ S0, t0, t1, consume=True)
+    L1 = ctx.l_step(U0, V0 @ be.H(S0), t0, t1, consume=True)
     _, U_hat = ctx.augment(U0, K1)
     _, V_hat = ctx.augment(V0, L1)
     # U₀ is the leading block of Û, so Ûᴴ U₀ S₀ V₀ᴴ V̂ is S₀ padded with zeros: Y exactly.

@@ -47,6 +47,13 @@ class StepContext:
             return method(*bases)
         return method(*bases, cache=self.projections)
 
+    def release(self, X: Any) -> None:
+        """Forget the projected operators of basis ``X`` (the caller no longer uses it in this
+        step): the cache then no longer keeps ``X`` alive."""
+        if self.projections:
+            for key in [k for k, v in self.projections.items() if v[0] is X]:
+                del self.projections[key]
+
     # field products
     def right_left(self, t: float, A: Any, B: Any, W: Any, Z: Any) -> tuple[Any, Any]:
         self.counters.nfev += 1
@@ -61,7 +68,9 @@ class StepContext:
         return self.field.galerkin(t, A, B, Z, W)
 
     # substeps
-    def _solve(self, flow: Any, x0: Any, t0: float, t1: float, sign: float) -> Any:
+    def _solve(
+        self, flow: Any, x0: Any, t0: float, t1: float, sign: float, consume: bool = False
+    ) -> Any:
         counters = self.counters
         rhs = flow.rhs
 
@@ -77,18 +86,30 @@ class StepContext:
                 return exact(x, a, b, s)
         else:
             counted_exact = None
-        counted_flow = type(flow)(counted, counted_exact, flow.why_not_exact)
-        out = self.substep.solve(counted_flow, x0, t0, t1, sign)
+        into = flow.rhs_into
+        if into is not None:
+
+            def counted_into(t: float, x: Any, out: Any, alpha: Any) -> None:
+                counters.nfev += 1
+                into(t, x, out, alpha)
+        else:
+            counted_into = None
+        counted_flow = type(flow)(counted, counted_exact, flow.why_not_exact, counted_into)
+        if consume and self.substep.can_overwrite_x0:
+            out = self.substep.solve(counted_flow, x0, t0, t1, sign, overwrite_x0=True)
+        else:
+            out = self.substep.solve(counted_flow, x0, t0, t1, sign)
         be = backend_of(x0)
         return be.astype(out, x0.dtype)
 
-    def k_step(self, V: Any, K0: Any, t0: float, t1: float) -> Any:
-        """``K̇ = F(t, K Vᴴ) V`` from ``K0`` on ``[t0, t1]``."""
-        return self._solve(self._flow("k_flow", V), K0, t0, t1, 1.0)
+    def k_step(self, V: Any, K0: Any, t0: float, t1: float, *, consume: bool = False) -> Any:
+        """``K̇ = F(t, K Vᴴ) V`` from ``K0`` on ``[t0, t1]``; ``consume=True``: the caller made
+        ``K0`` for this call and does not use it again, so the substep solver may work in it."""
+        return self._solve(self._flow("k_flow", V), K0, t0, t1, 1.0, consume)
 
-    def l_step(self, U: Any, L0: Any, t0: float, t1: float) -> Any:
-        """``L̇ = F(t, U Lᴴ)ᴴ U`` from ``L0`` on ``[t0, t1]``."""
-        return self._solve(self._flow("l_flow", U), L0, t0, t1, 1.0)
+    def l_step(self, U: Any, L0: Any, t0: float, t1: float, *, consume: bool = False) -> Any:
+        """``L̇ = F(t, U Lᴴ)ᴴ U`` from ``L0`` on ``[t0, t1]`` (``consume`` as in :meth:`k_step`)."""
+        return self._solve(self._flow("l_flow", U), L0, t0, t1, 1.0, consume)
 
     def s_step(self, U: Any, V: Any, S0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
         """``Ṡ = sign · Uᴴ F(t, U S Vᴴ) V`` from ``S0`` on ``[t0, t1]``."""

@@ -33,7 +33,7 @@ def lie_step(ctx: StepContext, Y: LowRankMatrix, t0: float, t1: float) -> LowRan
     """One K → S → L step on ``[t0, t1]``."""
     be = Y.backend
     U0, S0, V0 = Y
-    U1, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, t1))
+    U1, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, t1, consume=True))
     S_tilde = ctx.s_step(U1, V0, S_hat, t0, t1, sign=-1.0)
-    V1, R = ctx.orth(ctx.l_step(U1, V0 @ be.H(S_tilde), t0, t1))
+    V1, R = ctx.orth(ctx.l_step(U1, V0 @ be.H(S_tilde), t0, t1, consume=True))
     return LowRankMatrix(U1, be.H(R), V1, check=False)

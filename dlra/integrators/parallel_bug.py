@@ -44,8 +44,8 @@ class ParallelBUG(Integrator):
         for attempt in range(int(self.config["max_rejections"]) + 1):
             U0, S0, V0 = Y
             t1 = t + h
-            K1 = ctx.k_step(V0, U0 @ S0, t, t1)
-            L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1)
+            K1 = ctx.k_step(V0, U0 @ S0, t, t1, consume=True)
+            L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True)
             S_bar = ctx.s_step(U0, V0, S0, t, t1)
             U_new, U_hat = ctx.augment(U0, K1)
             V_new, V_hat = ctx.augment(V0, L1)

@@ -40,8 +40,8 @@ class ParallelBUG2(Integrator):
         _, V0_hat = ctx.augment(V0, F0hU)
         ru, rv = be.shape(U0_hat)[1], be.shape(V0_hat)[1]
         S0_pad = pad_core(S0, ru, rv)
-        K1 = ctx.k_step(V0_hat, U0_hat @ S0_pad, t0, t1)
-        L1 = ctx.l_step(U0_hat, V0_hat @ be.H(S0_pad), t0, t1)
+        K1 = ctx.k_step(V0_hat, U0_hat @ S0_pad, t0, t1, consume=True)
+        L1 = ctx.l_step(U0_hat, V0_hat @ be.H(S0_pad), t0, t1, consume=True)
         S_bar = ctx.s_step(U0_hat, V0_hat, S0_pad, t0, t1)
         if self.config["variant"] == "3r":
             U_star, _ = ctx.orth(U0 @ S0 + (h / 2) * F0V)

@@ -27,9 +27,12 @@ class Strang(Integrator):
         be = Y.backend
         t0, th, t1 = t, t + h / 2, t + h
         U0, S0, V0 = Y
-        Uh, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, th))
+        Uh, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, th, consume=True))
         S_tilde = ctx.s_step(Uh, V0, S_hat, t0, th, sign=-1.0)
-        V1, R = ctx.orth(ctx.l_step(Uh, V0 @ be.H(S_tilde), t0, t1))
+        V1, R = ctx.orth(ctx.l_step(Uh, V0 @ be.H(S_tilde), t0, t1, consume=True))
         S_back = ctx.s_step(Uh, V1, be.H(R), th, t1, sign=-1.0)
-        U1, S1 = ctx.orth(ctx.k_step(V1, Uh @ S_back, th, t1))
+        K_start = Uh @ S_back
+        ctx.release(Uh)  # Uh is not used again: one n × r block less during the last K-step
+        del Uh
+        U1, S1 = ctx.orth(ctx.k_step(V1, K_start, th, t1, consume=True))
         return LowRankMatrix(U1, S1, V1, check=False)

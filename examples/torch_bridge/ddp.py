@@ -40,7 +40,10 @@ def worker(rank: int, world: int, port: int, steps: int) -> None:
     ranks = [None] * world
     dist.all_gather_object(ranks, tb.ranks(model))
     if rank == 0:
-        print("ranks on each process:", ranks)
+        print("ranks on each process:", ranks, flush=True)
+    # every process reaches this point before any tears gloo down: without the barrier one
+    # process may destroy the group while the other still talks to it (an abort at exit)
+    dist.barrier()
     dist.destroy_process_group()
 
 
