@@ -40,6 +40,17 @@ class TuckerStepContext(StepContext):
         self.counters.nfev += 1
         return self.field.project_modes(t, core, factors, bases)
 
+    def project_modes_times(
+        self,
+        t: float,
+        core: Any,
+        factors: Sequence[Any],
+        bases: Sequence[Any],
+        rights: Sequence[Any],
+    ) -> list[Any]:
+        self.counters.nfev += 1
+        return self.field.project_modes_times(t, core, factors, bases, rights)
+
     def mode_step(
         self,
         i: int,

@@ -93,6 +93,20 @@ class TuckerField(Field):
         """``[F(t, Y) ×_{j≠i} Bⱼᴴ for i = 1..d]`` at one point (dense fields evaluate F once)."""
         return [self.project(t, core, factors, _replace(bases, i, None)) for i in range(len(bases))]
 
+    def project_modes_times(
+        self,
+        t: float,
+        core: Any,
+        factors: Sequence[Any],
+        bases: Sequence[Any],
+        rights: Sequence[Any],
+    ) -> list[Any]:
+        """``[Matᵢ(F(t, Y) ×_{j≠i} Bⱼᴴ) Rᵢ for i = 1..d]``: the mode products of
+        :meth:`project_modes` times small matrices ``Rᵢ`` (``Π_{j≠i} bⱼ × kᵢ``).  Structured fields
+        override it to skip the ``nᵢ × Π_{j≠i} bⱼ`` intermediate."""
+        projections = self.project_modes(t, core, factors, bases)
+        return [unfold(P, i) @ R for i, (P, R) in enumerate(zip(projections, rights))]
+
     def mode_flow(self, i: int, G: Any, factors: Sequence[Any], basis: Any | None = None) -> Flow:
         """Mode-``i`` K-step ``Ẋ = [basisᴴ] Matᵢ(F(t, Gᵢ ×ᵢ [basis] X ×_{j≠i} Uⱼ) ×_{j≠i} Uⱼᴴ) Matᵢ(Gᵢ)ᴴ``.
 
@@ -331,6 +345,40 @@ class TuckerLinearField(TuckerField):
         src = self._source_projection(t, bases)
         return out if src is None else out + src
 
+    def project_modes_times(
+        self,
+        t: float,
+        core: Any,
+        factors: Sequence[Any],
+        bases: Sequence[Any],
+        rights: Sequence[Any],
+    ) -> list[Any]:
+        """Per mode and term: the small core ``core ×_{j≠i} (Bⱼᴴ Aⱼ Wⱼ)`` times ``Rᵢ`` first, the
+        tall factor ``Aᵢ Wᵢ`` last — no ``nᵢ × Π_{j≠i} bⱼ`` array (cost ``O(nᵢ rᵢ kᵢ)`` per term
+        beyond the operator applications)."""
+        be = backend_of(core, *factors)
+        field = self.field
+        d = len(factors)
+        out: list[Any] = []
+        for i in range(d):
+            acc = None
+            for k, term in enumerate(field.terms):
+                mats = [
+                    None if j == i else _or(self._small(op, bases[j], factors[j]), factors[j])
+                    for j, op in enumerate(term)
+                ]
+                small = unfold(multi_mode_product(core, mats, be=be), i) @ rights[i]
+                tall = _or(self._small(term[i], None, factors[i]), factors[i])
+                x = (tall @ small) * field.coefficient(k, t)
+                acc = x if acc is None else acc + x
+            G = self._source(t)
+            if G is not None:
+                mats = [None if j == i else be.H(bases[j]) @ W for j, W in enumerate(G.factors)]
+                small = unfold(multi_mode_product(G.core, mats, be=be), i) @ rights[i]
+                acc = acc + G.factors[i] @ small
+            out.append(acc)
+        return out
+
     # -- flows --------------------------------------------------------------------------------
     def mode_flow(self, i: int, G: Any, factors: Sequence[Any], basis: Any | None = None) -> Flow:
         be = backend_of(G)
@@ -455,6 +503,10 @@ class TuckerLinearField(TuckerField):
         G = self._source(t)
         if G is not None and G.shape != shape:
             raise ValueError(f"source(t) has shape {G.shape}, expected {shape} like Y0")
+
+
+def _or(value: Any | None, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _norm2(x: Any | None) -> float:

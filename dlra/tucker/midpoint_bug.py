@@ -32,8 +32,8 @@ def tangent_directions(
     ``Matᵢ(F ×_{j≠i} Uⱼᴴ) Qᵢ`` with ``Qᵢ`` the occupied row space of ``Matᵢ(core)`` — the mode-i
     components of the tangent projection of ``F`` (for d = 2: ``F V`` and ``Fᴴ U``, as in the
     matrix schemes).  One (projected) evaluation of ``F``."""
-    projections = ctx.project_modes(t, core, factors, factors)
-    return [unfold(P, i) @ occupied_rows(core, i, drop) for i, P in enumerate(projections)]
+    rights = [occupied_rows(core, i, drop) for i in range(len(factors))]
+    return ctx.project_modes_times(t, core, factors, factors, rights)
 
 
 def rounding_drop(dtype_of: Any) -> float:
