@@ -124,7 +124,9 @@ def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
     return be.qr(x)
 
 
-def augment_basis(u0: Any, k: Any, *, drop_below: float | None = None) -> tuple[Any, Any]:
+def augment_basis(
+    u0: Any, k: Any, *, drop_below: float | None = None, overwrite_k: bool = False
+) -> tuple[Any, Any]:
     """Augment the orthonormal basis ``u0`` (n × r) by the directions of ``k`` (n × p).
 
     Returns ``(u_new, u_hat)`` where ``u_new`` has orthonormal columns orthogonal to ``u0`` spanning
@@ -135,6 +137,9 @@ def augment_basis(u0: Any, k: Any, *, drop_below: float | None = None) -> tuple[
     ``drop_below`` raises that relative threshold: a direction of relative size σ is known only
     to ``eps/σ``, and schemes that give such directions full weight (the midpoint BUG's
     augmentation by ``F(Y½)V̂½``) use ``√eps/100`` to stay reproducible across backends.
+
+    ``overwrite_k=True``: the caller hands ``k`` over (it is not used afterwards) and the
+    Gram–Schmidt passes work in its buffer — one n × p block less.
 
     Method: two passes of block Gram–Schmidt, a thin QR of the residual (Cholesky-QR2 when well
     conditioned, Householder otherwise), an SVD of the small triangular factor to drop noise
@@ -148,16 +153,20 @@ def augment_basis(u0: Any, k: Any, *, drop_below: float | None = None) -> tuple[
     if min(p, n - r) <= 0:
         return be.zeros((n, 0), like=u0), u0
     eps = be.eps(u0.dtype)
-    w = k - u0 @ (be.H(u0) @ k)
-    correction = u0 @ (be.H(u0) @ w)
-    if inplace_ok(be, w, correction):
-        w -= correction  # w is owned here: save one n × p allocation
+    scale = be.norm(k)
+    if inplace_ok(be, k, u0):
+        # both passes in place, in k itself when handed over, else in one copy of it
+        w = k if overwrite_k else be.copy(k)
+        for _ in range(2):
+            be.add_product_(w, u0, be.H(u0) @ w, -1.0)
     else:
-        w = w - correction
+        w = k - u0 @ (be.H(u0) @ k)
+        w = w - u0 @ (be.H(u0) @ w)
+    del k
     q, rfac = orthonormalize(w)
+    del w
     pmat, sigma, _ = be.svd(rfac)
     sig = be.to_numpy(sigma)
-    scale = be.norm(k)
     noise = max(n, p) * eps if drop_below is None else max(float(drop_below), max(n, p) * eps)
     keep = int((sig > noise * scale).sum()) if scale > 0 else 0
     keep = min(keep, n - r)

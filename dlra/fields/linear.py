@@ -291,7 +291,9 @@ class LinearField(Field):
                 return hit[1]
         be = backend_of(X)
         if side == "left":
-            value = be.H(op.apply_adjoint(X)) @ X
+            value = op.sandwich(X)
+        elif not op.is_complex:
+            value = be.H(op.sandwich(X))  # Xᴴ Aᵀ X = (Xᴴ A X)ᴴ for a real A
         else:
             value = be.H(X) @ op.apply_transpose(X)
         if cache is not None:

@@ -169,6 +169,18 @@ class Operator:
         value = self.apply_conj(x) if conj else self.apply(x)
         be.add_scaled_(out, value, c)
 
+    def sandwich(self, x: Any) -> Any:
+        """``xᴴ · op · x`` (small).  numpy dense and sparse operators sum it over the row chunks
+        of ``op`` (temporaries of one chunk, not of the whole ``op @ x``)."""
+        be = backend_of(x)
+        if self.kind in ("dense", "sparse") and x.ndim == 2 and len(row_chunks(x.shape[0])) > 1:
+            out = None
+            for (i, j), rows in zip(row_chunks(x.shape[0]), self._row_blocks(x, False)):
+                part = be.H(x[i:j]) @ (rows @ x)
+                out = part if out is None else out + part
+            return out
+        return be.H(self.apply_adjoint(x)) @ x
+
     def _row_blocks(self, like: Any, conj: bool) -> list[Any]:
         """The operator (or its conjugate) cut into the row chunks of its size, cached per dtype."""
         key = ("rows", like.dtype, conj)

@@ -16,10 +16,14 @@ def augmented_galerkin(
     untruncated."""
     be = Y.backend
     U0, S0, V0 = Y
+    # one side after the other, each K/L block handed to its augmentation: the working set is
+    # the finished side's basis plus the other side's substep
     K1 = ctx.k_step(V0, U0 @ S0, t0, t1, consume=True)
+    U_hat = ctx.augment(U0, K1, consume=True)[1]  # (the new directions alone: not kept)
+    del K1
     L1 = ctx.l_step(U0, V0 @ be.H(S0), t0, t1, consume=True)
-    _, U_hat = ctx.augment(U0, K1)
-    _, V_hat = ctx.augment(V0, L1)
+    V_hat = ctx.augment(V0, L1, consume=True)[1]
+    del L1
     # U₀ is the leading block of Û, so Ûᴴ U₀ S₀ V₀ᴴ V̂ is S₀ padded with zeros: Y exactly.
     S_start = pad_core(S0, be.shape(U_hat)[1], be.shape(V_hat)[1])
     S1 = ctx.s_step(U_hat, V_hat, S_start, t0, t1)

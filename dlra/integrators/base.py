@@ -10,7 +10,10 @@ from .._checks import unknown_name_error
 from ..fields.base import Field, as_field
 from ..linalg import RankControl, augment_basis, orthonormalize, truncate
 from ..lowrank import LowRankMatrix
-from ..substeps import SubstepSolver, as_substep
+from ..substeps import RK4, Euler, LowStorageRK4, SubstepSolver, as_substep
+
+# substep solvers whose results are always new arrays of their own (not a field's cached data)
+_OWNING_SOLVERS = (RK4, LowStorageRK4, Euler)
 
 __all__ = ["Counters", "Integrator", "StepContext", "get_integrator", "register", "registry"]
 
@@ -120,9 +123,15 @@ class StepContext:
         self.counters.n_qr += 1
         return orthonormalize(X)
 
-    def augment(self, U0: Any, K: Any, drop_below: float | None = None) -> tuple[Any, Any]:
+    def augment(
+        self, U0: Any, K: Any, drop_below: float | None = None, *, consume: bool = False
+    ) -> tuple[Any, Any]:
+        """:func:`~dlra.augment_basis`; ``consume=True`` for a ``K`` that a built-in substep
+        solver returned and the caller does not use again (the Gram–Schmidt passes then work in
+        it)."""
         self.counters.n_qr += 1
-        return augment_basis(U0, K, drop_below=drop_below)
+        overwrite = consume and isinstance(self.substep, _OWNING_SOLVERS)
+        return augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1

@@ -201,12 +201,14 @@ def _peak_blocks(fn, block_bytes: int) -> float:
         ("bug", "lsrk4", 3.5),
         ("strang", "lsrk4", 3.5),
         ("bug", "rk4", 5.5),
+        ("augmented_bug", "lsrk4", 6.5),
     ],
 )
 def test_working_memory_of_a_step(method, substep, blocks):
     """Peak memory of one heat step beyond its input, in n × r blocks: the low-storage substep
     keeps the K-/L-step to two blocks, so a step holds about three (the new basis, the two
-    registers and chunk-sized temporaries); RK4 with the in-place path about five."""
+    registers and chunk-sized temporaries); RK4 with the in-place path about five; the augmented
+    BUG six (two 2r-wide bases and the truncated factors)."""
     n, r = 8192, 16
     Y = state(n, r)
     F = heat(n)
@@ -214,3 +216,30 @@ def test_working_memory_of_a_step(method, substep, blocks):
     integ.step(F, Y, 0.0, 1e-3)  # warm the operator caches
     peak = _peak_blocks(lambda: integ.step(F, Y, 0.0, 1e-3), n * r * 8)
     assert peak <= blocks, peak
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_augment_in_place_equals_the_copying_augmentation(complex_):
+    rng = np.random.default_rng(5)
+    n, r, p = TALL, 4, 3
+    dtype = complex if complex_ else float
+    u0 = np.linalg.qr(rng.standard_normal((n, r)))[0].astype(dtype)
+    k = (rng.standard_normal((n, p)) + u0 @ rng.standard_normal((r, p))).astype(dtype)
+    keep = k.copy()
+    q, u_hat = dlra.augment_basis(u0, k)
+    np.testing.assert_array_equal(k, keep)  # not handed over: untouched
+    q2, u_hat2 = dlra.augment_basis(u0, k, overwrite_k=True)
+    np.testing.assert_array_equal(q, q2)
+    np.testing.assert_array_equal(u_hat, u_hat2)
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_operator_sandwich(kind):
+    rng = np.random.default_rng(6)
+    n = TALL if kind == "sparse" else 300
+    M = laplacian(n) if kind == "sparse" else rng.standard_normal((n, n))
+    x = rng.standard_normal((n, 5))
+    dense = M.toarray() if sp.issparse(M) else M
+    value = as_operator(M, "A").sandwich(x)
+    expected = x.T @ dense @ x
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
