@@ -489,8 +489,8 @@ def _compare_section(recs: list[Record], dense: list[Record], goals: list) -> st
         "Kennedy, five field evaluations instead of four) works in two, and `ksl`, `strang` "
         "and `bug` hold about three blocks — the goal is met with it.  The augmented and "
         "second-order methods hold bases of width 2r–4r and the truncated factors, which no "
-        "substep solver removes (`augmented_bug`: two 2r-wide bases plus the two new factors, "
-        "six blocks; the second-order methods more, see the memory column).\n"
+        "substep solver removes (`augmented_bug` and `parallel_bug`: two 2r-wide bases plus the "
+        "two new factors, six blocks; the second-order methods more, see the memory column).\n"
     )
 
 

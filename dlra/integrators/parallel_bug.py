@@ -44,12 +44,22 @@ class ParallelBUG(Integrator):
         for attempt in range(int(self.config["max_rejections"]) + 1):
             U0, S0, V0 = Y
             t1 = t + h
+            # one side after the other: each K/L block (and, without rejection, its new
+            # directions) is dropped once the small products are taken
             K1 = ctx.k_step(V0, U0 @ S0, t, t1, consume=True)
-            L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True)
-            S_bar = ctx.s_step(U0, V0, S0, t, t1)
             U_new, U_hat = ctx.augment(U0, K1)
+            bottom_left = be.H(U_new) @ K1
+            del K1
+            if not reject:
+                U_new = None
+            L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True)
             V_new, V_hat = ctx.augment(V0, L1)
-            S_hat = block_core(S_bar, be.H(L1) @ V_new, be.H(U_new) @ K1)
+            top_right = be.H(L1) @ V_new
+            del L1
+            if not reject:
+                V_new = None
+            S_bar = ctx.s_step(U0, V0, S0, t, t1)
+            S_hat = block_core(S_bar, top_right, bottom_left)
             Y1 = ctx.truncate(U_hat, S_hat, V_hat, control)
             if not reject or attempt == int(self.config["max_rejections"]):
                 return Y1

@@ -202,13 +202,14 @@ def _peak_blocks(fn, block_bytes: int) -> float:
         ("strang", "lsrk4", 3.5),
         ("bug", "rk4", 5.5),
         ("augmented_bug", "lsrk4", 6.5),
+        ("parallel_bug", "lsrk4", 6.5),
     ],
 )
 def test_working_memory_of_a_step(method, substep, blocks):
     """Peak memory of one heat step beyond its input, in n × r blocks: the low-storage substep
     keeps the K-/L-step to two blocks, so a step holds about three (the new basis, the two
     registers and chunk-sized temporaries); RK4 with the in-place path about five; the augmented
-    BUG six (two 2r-wide bases and the truncated factors)."""
+    and parallel BUG six (two 2r-wide bases and the truncated factors)."""
     n, r = 8192, 16
     Y = state(n, r)
     F = heat(n)
