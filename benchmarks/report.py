@@ -14,30 +14,20 @@ from typing import Any
 
 import numpy as np
 
+import dlra
+from validation.expectations import MATRIX_METHODS
+
 from .measure import fit_slope, human_bytes, human_time
 
-#: order of the methods in tables and legends
-ORDER = [
-    "ksl",
-    "strang",
-    "bug",
-    "augmented_bug",
-    "adaptive_bug",
-    "parallel_bug",
-    "midpoint_bug",
-    "parallel_bug2",
-]
-#: proven/established order of each method (the docs' integrator pages)
-METHOD_ORDER = {
-    "ksl": 1,
-    "strang": 2,
-    "bug": 1,
-    "augmented_bug": 1,
-    "adaptive_bug": 1,
-    "parallel_bug": 1,
-    "midpoint_bug": 2,
-    "parallel_bug2": 2,
-}
+#: order of the methods in tables and legends: the validation tables' order
+ORDER = list(MATRIX_METHODS)
+
+
+def _order_of(method: str) -> int | None:
+    """Proven/established order of a matrix method (``Integrator.order``), None if unknown."""
+    cls = dlra.INTEGRATORS.get(method)
+    return None if cls is None else cls.order
+
 
 Record = dict[str, Any]
 
@@ -156,7 +146,7 @@ def plot_work_precision(points: Sequence[Record], path: str) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for method in _sorted_methods(points):
         pts = sorted((r["cost"], r["error"]) for r in points if r["method"] == method)
-        style = "s-" if METHOD_ORDER.get(method) == 2 else "o-"
+        style = "s-" if _order_of(method) == 2 else "o-"
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=method, ms=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -363,7 +353,7 @@ def _overhead_section(recs: list[Record], goals: list) -> str:
     n, r = recs[0]["n"], recs[0]["r"]
     rows = [[m, human_time(idx[(m,)]["time"]), idx[(m,)]["nfev"]] for m in _sorted_methods(recs)]
     worst = max(x["time"] for x in recs)
-    first = [x["time"] for x in recs if METHOD_ORDER.get(x["method"]) == 1]
+    first = [x["time"] for x in recs if _order_of(x["method"]) == 1]
     goals.append(
         (
             f"step ≤ 1 ms at n = {_pow2(n)}, r = {r} (Python overhead)",
@@ -380,6 +370,11 @@ def _overhead_section(recs: list[Record], goals: list) -> str:
 def _met_list(recs: list[Record], limit: float) -> str:
     ok = [x["method"] for x in recs if x["time"] <= limit]
     return ", ".join(ok) if ok else "none"
+
+
+def _substep(record: Record) -> str:
+    """The substep solver of a step record (records written before it was recorded used RK4)."""
+    return record.get("substep", "rk4")
 
 
 def _compare_section(recs: list[Record], dense: list[Record], goals: list) -> str:
@@ -416,11 +411,11 @@ def _compare_section(recs: list[Record], dense: list[Record], goals: list) -> st
             )
         )
     rows = []
-    plain = [x for x in recs if x.get("substep", "rk4") == "rk4"]
-    lean = [x for x in recs if x.get("substep", "rk4") != "rk4"]
+    plain = [x for x in recs if _substep(x) == "rk4"]
+    lean = [x for x in recs if _substep(x) != "rk4"]
     ordered = [x for m in _sorted_methods(plain) for x in plain if x["method"] == m] + lean
     for x in ordered:
-        label = x["method"] if x in plain else f"{x['method']} ({x['substep']} substeps)"
+        label = x["method"] if _substep(x) == "rk4" else f"{x['method']} ({_substep(x)} substeps)"
         row = [label, human_time(x["time"]), human_bytes(x["memory"])]
         for variant in ("frugal", "dlra_rk4"):
             if variant in est:
@@ -451,7 +446,7 @@ def _compare_section(recs: list[Record], dense: list[Record], goals: list) -> st
         )
         meets = sorted(
             {
-                f"{x['method']}" + ("" if x in plain else f" ({x['substep']})")
+                x["method"] + ("" if _substep(x) == "rk4" else f" ({_substep(x)})")
                 for x in recs
                 if x.get("memory") and dense["memory"] / x["memory"] >= 500
             }
@@ -551,24 +546,24 @@ def _floor_goal(recs: list[Record], goals: list) -> str:
     )
 
 
+def _pairs(recs: list[Record], key: str, first: Any, second: Any) -> list[tuple]:
+    """``(method, n, a, b)`` for every (method, n) measured with ``key = first`` (record ``a``)
+    and ``key = second`` (record ``b``), in table order."""
+    idx = _by(recs, "method", "n", key)
+    return [
+        (m, n, idx[(m, n, first)], idx[(m, n, second)])
+        for m in _sorted_methods(recs)
+        for n in sorted({r["n"] for r in recs})
+        if (m, n, first) in idx and (m, n, second) in idx
+    ]
+
+
 def _threads_section(recs: list[Record]) -> str:
-    idx = _by(recs, "method", "n", "threads")
-    ns = sorted({r["n"] for r in recs})
     many = max(r["threads"] for r in recs)
-    rows = []
-    for m in _sorted_methods(recs):
-        for n in ns:
-            a, b = idx.get((m, n, 1)), idx.get((m, n, many))
-            if a and b:
-                rows.append(
-                    [
-                        m,
-                        _pow2(n),
-                        human_time(a["time"]),
-                        human_time(b["time"]),
-                        f"{a['time'] / b['time']:.2f}×",
-                    ]
-                )
+    rows = [
+        [m, _pow2(n), human_time(a["time"]), human_time(b["time"]), f"{a['time'] / b['time']:.2f}×"]
+        for m, n, a, b in _pairs(recs, "threads", 1, many)
+    ]
     return (
         f"## BLAS threads (heat, float64, r = {recs[0]['r']})\n\n"
         "The other tables use the BLAS threads of the header.  OpenBLAS's threaded kernels "
@@ -633,27 +628,13 @@ def _backend_section(
     recs: list[Record], backend: str, title: str, goals: list | None = None
 ) -> str:
     ns = sorted({r["n"] for r in recs})
-    idx = _by(recs, "method", "n", "backend")
-    rows = []
-    for m in _sorted_methods(recs):
-        for n in ns:
-            a, b = idx.get((m, n, backend)), idx.get((m, n, "numpy"))
-            if a and b:
-                rows.append(
-                    [
-                        m,
-                        _pow2(n),
-                        human_time(a["time"]),
-                        human_time(b["time"]),
-                        f"{b['time'] / a['time']:.2f}×",
-                    ]
-                )
+    pairs = _pairs(recs, "backend", backend, "numpy")
+    rows = [
+        [m, _pow2(n), human_time(a["time"]), human_time(b["time"]), f"{b['time'] / a['time']:.2f}×"]
+        for m, n, a, b in pairs
+    ]
     if goals is not None and ns:
-        top = [
-            (idx.get((m, ns[-1], backend)), idx.get((m, ns[-1], "numpy")))
-            for m in _sorted_methods(recs)
-        ]
-        ratios = [b["time"] / a["time"] for a, b in top if a and b]
+        ratios = [b["time"] / a["time"] for _, n, a, b in pairs if n == ns[-1]]
         if ratios:
             goals.append(
                 (
@@ -699,7 +680,7 @@ def _tucker_section(recs: list[Record]) -> str:
 
 def _guidance_section(points: list[Record], rel: str, compare: list[Record]) -> str:
     n = points[0]["n"]
-    t = {x["method"]: x["time"] for x in compare if x.get("substep", "rk4") == "rk4"}
+    t = {x["method"]: x["time"] for x in compare if _substep(x) == "rk4"}
     if "bug" in t and ("adaptive_bug" in t or "parallel_bug" in t):
         ratios = [t[m] / t["bug"] for m in ("adaptive_bug", "parallel_bug") if m in t]
         adaptive_cost = f"{min(ratios):.1f}–{max(ratios):.1f}× (measured above)"
