@@ -33,13 +33,27 @@ class SubstepSolver:
     #: True when ``solve`` accepts ``overwrite_x0=True`` and then works in the buffer of ``x0``
     #: (integrators pass it for starting blocks they made themselves and do not reuse)
     can_overwrite_x0: bool = False
+    #: True when ``solve`` returns an array of its own (new, or ``x0`` when handed over), never
+    #: one a field returned: integrators may then work in the result (``StepContext.augment``)
+    owns_result: bool = False
 
     def solve(self, flow: Flow, x0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class RK4(SubstepSolver):
+class _Stepping(SubstepSolver):
+    """A solver that takes ``steps`` equal steps per substep."""
+
+    steps: int = 1
+    owns_result = True
+
+    def __post_init__(self) -> None:
+        _check_steps(self.steps)
+
+
+@dataclass(frozen=True)
+class RK4(_Stepping):
     """``steps`` classical RK4 steps per substep (order 4).
 
     With a field that accumulates into preallocated blocks (``Flow.rhs_into``, e.g.
@@ -47,12 +61,8 @@ class RK4(SubstepSolver):
     stages are summed as they come.  :class:`LowStorageRK4` needs two.
     """
 
-    steps: int = 1
     order = 4
     can_overwrite_x0 = True
-
-    def __post_init__(self) -> None:
-        _check_steps(self.steps)
 
     def solve(
         self,
@@ -145,7 +155,7 @@ _CK_C = (
 
 
 @dataclass(frozen=True)
-class LowStorageRK4(SubstepSolver):
+class LowStorageRK4(_Stepping):
     """``steps`` steps of the 2N-storage RK scheme of Carpenter & Kennedy, order 4, five stages.
 
     Two registers per substep, the state ``q`` and the increment ``dq``, updated in place::
@@ -162,12 +172,8 @@ class LowStorageRK4(SubstepSolver):
     NASA TM-109112 (1994).
     """
 
-    steps: int = 1
     order = 4
     can_overwrite_x0 = True
-
-    def __post_init__(self) -> None:
-        _check_steps(self.steps)
 
     def solve(
         self,
@@ -196,14 +202,10 @@ class LowStorageRK4(SubstepSolver):
 
 
 @dataclass(frozen=True)
-class Euler(SubstepSolver):
+class Euler(_Stepping):
     """``steps`` explicit Euler steps per substep (order 1)."""
 
-    steps: int = 1
     order = 1
-
-    def __post_init__(self) -> None:
-        _check_steps(self.steps)
 
     def solve(self, flow: Flow, x0: Any, t0: float, t1: float, sign: float = 1.0) -> Any:
         tau = (t1 - t0) / self.steps

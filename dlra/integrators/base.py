@@ -10,10 +10,7 @@ from .._checks import unknown_name_error
 from ..fields.base import Field, as_field
 from ..linalg import RankControl, augment_basis, orthonormalize, truncate
 from ..lowrank import LowRankMatrix
-from ..substeps import RK4, Euler, LowStorageRK4, SubstepSolver, as_substep
-
-# substep solvers whose results are always new arrays of their own (not a field's cached data)
-_OWNING_SOLVERS = (RK4, LowStorageRK4, Euler)
+from ..substeps import SubstepSolver, as_substep
 
 __all__ = ["Counters", "Integrator", "StepContext", "get_integrator", "register", "registry"]
 
@@ -126,11 +123,11 @@ class StepContext:
     def augment(
         self, U0: Any, K: Any, drop_below: float | None = None, *, consume: bool = False
     ) -> tuple[Any, Any]:
-        """:func:`~dlra.augment_basis`; ``consume=True`` for a ``K`` that a built-in substep
-        solver returned and the caller does not use again (the Gram–Schmidt passes then work in
-        it)."""
+        """:func:`~dlra.augment_basis`; ``consume=True`` for a ``K`` that the substep solver
+        returned and the caller does not use again: the Gram–Schmidt passes then work in it when
+        the solver owns its results (``SubstepSolver.owns_result``)."""
         self.counters.n_qr += 1
-        overwrite = consume and isinstance(self.substep, _OWNING_SOLVERS)
+        overwrite = consume and self.substep.owns_result
         return augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
