@@ -64,8 +64,9 @@ def _times_upper(be: Backend, x: Any, m: Any, *, overwrite: bool = False) -> Any
     """``x @ m`` for a small upper-triangular ``m``.
 
     numpy, from 4096 rows: BLAS ``trmm`` on a C-ordered block, in the buffer of ``x`` when
-    ``overwrite`` (no new block) or of a copy of it — measured faster than the general product for tall blocks
-    (e.g. 18 ms against 36 ms at 2^20 × 16, 44 against 86 ms at 2^18 × 64, one thread).
+    ``overwrite`` (no new block) or of a copy of it — measured faster than the general product
+    for tall blocks (e.g. 18 ms against 36 ms at 2^20 × 16, 44 against 86 ms at 2^18 × 64, one
+    thread).
     """
     if be.name != "numpy" or x.dtype != m.dtype or x.ndim != 2 or x.shape[0] < _TRMM_ROWS:
         return x @ m

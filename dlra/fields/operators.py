@@ -151,9 +151,9 @@ class Operator:
     def accumulate(self, x: Any, out: Any, c: Any = 1.0, *, conj: bool = False) -> None:
         """``out += c · (op @ x)`` (``conj(op) @ x`` with ``conj=True``) in place.
 
-        numpy and scipy sparse operators work on row chunks of ``op`` (:func:`~dlra._backend.row_chunks`,
-        the row slices of a sparse operator are cut once and cached), so the temporaries are one
-        chunk of ``out``; other operators add one full product.
+        numpy and scipy sparse operators work on row chunks of ``op``
+        (:func:`~dlra._backend.row_chunks`; the row slices are cut once and cached), so the
+        temporaries are one chunk of ``out``; other operators add one full product.
         """
         be = backend_of(out)
         if self.identity:

@@ -359,21 +359,25 @@ class TuckerLinearField(TuckerField):
         be = backend_of(core, *factors)
         field = self.field
         d = len(factors)
+        # per term, once: every mode's projected factor Bⱼᴴ Aⱼ Wⱼ and applied factor Aⱼ Wⱼ
+        terms = []
+        for k, term in enumerate(field.terms):
+            projected = [_or(self._small(op, B, W), W) for op, B, W in zip(term, bases, factors)]
+            applied = [_or(self._small(op, None, W), W) for op, W in zip(term, factors)]
+            terms.append((projected, applied, field.coefficient(k, t)))
+        G = self._source(t)
+        if G is not None:
+            G_projected = [be.H(B) @ W for B, W in zip(bases, G.factors)]
         out: list[Any] = []
         for i in range(d):
             acc = None
-            for k, term in enumerate(field.terms):
-                mats = [
-                    None if j == i else _or(self._small(op, bases[j], factors[j]), factors[j])
-                    for j, op in enumerate(term)
-                ]
+            for projected, applied, coefficient in terms:
+                mats = _replace(projected, i, None)
                 small = unfold(multi_mode_product(core, mats, be=be), i) @ rights[i]
-                tall = _or(self._small(term[i], None, factors[i]), factors[i])
-                x = (tall @ small) * field.coefficient(k, t)
+                x = (applied[i] @ small) * coefficient
                 acc = x if acc is None else acc + x
-            G = self._source(t)
             if G is not None:
-                mats = [None if j == i else be.H(bases[j]) @ W for j, W in enumerate(G.factors)]
+                mats = _replace(G_projected, i, None)
                 small = unfold(multi_mode_product(G.core, mats, be=be), i) @ rights[i]
                 acc = acc + G.factors[i] @ small
             out.append(acc)
