@@ -12,7 +12,8 @@ import gc
 import math
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 import dlra
 from dlra.integrators import Counters
+from dlra.integrators.base import StepContext
 
 from .problems import Problem
 
@@ -38,6 +40,8 @@ __all__ = [
     "time_call",
     "time_interleaved",
     "traffic_floor",
+    "width_floor",
+    "work_log",
 ]
 
 #: rank-adaptive methods need a tolerance; this one keeps the rank of the benchmark states
@@ -128,10 +132,22 @@ class StepResult:
     floor: float | None = None  # seconds
     extra: dict[str, Any] = field(default_factory=dict)
     substep: str = "rk4"
+    #: the step's work as ``(kind, width, count)`` events (see :func:`work_log`)
+    work: list[tuple[str, int, int]] = field(default_factory=list)
+    width_floor: float | None = None  # seconds
 
     @property
     def floor_ratio(self) -> float | None:
         return None if not self.floor else self.time / self.floor
+
+    @property
+    def width_floor_ratio(self) -> float | None:
+        return None if not self.width_floor else self.time / self.width_floor
+
+    @property
+    def widths(self) -> list[int]:
+        """The block widths the step works on (those its width floor is priced at)."""
+        return sorted({w for _, w, _ in self.work})
 
 
 def prepare_step(
@@ -151,7 +167,8 @@ def prepare_step(
 
         F = as_tucker_field(F)
     counters = Counters()
-    Y1 = integ.step(F, Y0, 0.0, h, counters=counters)
+    with work_log() if kind == "matrix" else nullcontext([]) as work:
+        Y1 = integ.step(F, Y0, 0.0, h, counters=counters)
     orth = orthonormality_error(Y1)
     del Y1
 
@@ -175,6 +192,7 @@ def prepare_step(
         n_svd=counters.n_svd,
         extra={"orthonormality": orth},
         substep=substep,
+        work=work,
     )
     return step, result
 
@@ -228,12 +246,17 @@ def orthonormality_error(Y: Any) -> float:
     return max(be.norm(be.H(X) @ X - be.eye(be.shape(X)[1], like=X)) for X in factors)
 
 
-def floor_calls(problem: Problem) -> dict[str, Callable[[], Any]]:
-    """The three products of the floor model on an n × r block of the problem's dtype and device:
-    ``spmm`` (sparse operator times block), ``small`` (block times r × r), ``gram`` (``KᴴK``)."""
+def floor_calls(problem: Problem, width: int | None = None) -> dict[str, Callable[[], Any]]:
+    """The three products of the floor model on an n × w block (w = ``width``, default the rank
+    r) of the problem's dtype and device: ``spmm`` (sparse operator times block), ``small``
+    (block times w × w), ``gram`` (``KᴴK``)."""
     be = problem.Y0.backend
     K = problem.Y0.U @ problem.Y0.S
-    B = problem.Y0.S
+    r = be.shape(K)[1]
+    w = r if width is None else int(width)
+    if w != r:  # the columns of K repeated (scaled) to width w: same dtype, device and magnitude
+        K = be.copy(be.concat([K * (1.0 + j) for j in range(-(-w // r))], axis=1)[:, :w])
+    B = be.copy(K[:w, :w])
     op = problem.operators["L"]
     return {"spmm": lambda: op @ K, "small": lambda: K @ B, "gram": lambda: be.H(K) @ K}
 
@@ -251,6 +274,98 @@ def traffic_floor(problem: Problem, result: StepResult, prims: dict[str, float])
     products on an n × r block, per orthonormalisation one Gram product (issue 6 model)."""
     per_eval = problem.sparse_products * prims["spmm"] + problem.small_products * prims["small"]
     return result.nfev * per_eval + result.n_qr * prims["gram"]
+
+
+_LOGGED = ("k_step", "l_step", "s_step", "right", "right_left", "galerkin", "orth", "augment")
+
+
+@contextmanager
+def work_log() -> Iterator[list[tuple[str, int, int]]]:
+    """While active, every matrix :class:`~dlra.integrators.base.StepContext` operation appends
+    ``(kind, width, count)`` to the yielded list: ``("eval", w, k)`` for ``k`` field evaluations
+    on n × w blocks (a K/L substep: its stages on the block it starts from; an S-step: one, the
+    projected operators its r̂ × r̂ stages reuse; ``right``/``galerkin``: one per side, at the
+    basis width), ``("qr", w, 1)`` for an orthonormalisation of an n × w block (for an
+    augmentation: the new directions).  Benchmark instrumentation: it wraps the class methods
+    for the duration of the block (one thread)."""
+    events: list[tuple[str, int, int]] = []
+    originals = {name: getattr(StepContext, name) for name in _LOGGED}
+
+    def width(X: Any) -> int:
+        return int(X.shape[1])
+
+    def substep(orig: Callable) -> Callable:
+        def wrapped(self: StepContext, B: Any, X0: Any, *args: Any, **kw: Any) -> Any:
+            w, before = width(X0), self.counters.nfev
+            out = orig(self, B, X0, *args, **kw)
+            events.append(("eval", w, self.counters.nfev - before))
+            return out
+
+        return wrapped
+
+    def s_step(self: StepContext, U: Any, V: Any, *args: Any, **kw: Any) -> Any:
+        events.append(("eval", max(width(U), width(V)), 1))
+        return originals["s_step"](self, U, V, *args, **kw)
+
+    def right(self: StepContext, t: float, A: Any, B: Any, W: Any) -> Any:
+        events.append(("eval", width(W), 1))
+        return originals["right"](self, t, A, B, W)
+
+    def right_left(self: StepContext, t: float, A: Any, B: Any, W: Any, Z: Any) -> Any:
+        events.extend([("eval", width(W), 1), ("eval", width(Z), 1)])
+        return originals["right_left"](self, t, A, B, W, Z)
+
+    def galerkin(self: StepContext, t: float, A: Any, B: Any, Z: Any, W: Any) -> Any:
+        events.append(("eval", max(width(Z), width(W)), 1))
+        return originals["galerkin"](self, t, A, B, Z, W)
+
+    def orth(self: StepContext, X: Any) -> Any:
+        events.append(("qr", width(X), 1))
+        return originals["orth"](self, X)
+
+    def augment(self: StepContext, U0: Any, K: Any, *args: Any, **kw: Any) -> Any:
+        events.append(("qr", width(K), 1))
+        return originals["augment"](self, U0, K, *args, **kw)
+
+    wrappers = {
+        "k_step": substep(originals["k_step"]),
+        "l_step": substep(originals["l_step"]),
+        "s_step": s_step,
+        "right": right,
+        "right_left": right_left,
+        "galerkin": galerkin,
+        "orth": orth,
+        "augment": augment,
+    }
+    for name, fn in wrappers.items():
+        setattr(StepContext, name, fn)
+    try:
+        yield events
+    finally:
+        for name, fn in originals.items():
+            setattr(StepContext, name, fn)
+
+
+def width_floor(
+    problem: Problem, result: StepResult, prims: dict[int, dict[str, float]]
+) -> float | None:
+    """The floor of :func:`traffic_floor` priced at the widths the step works on: per logged
+    field evaluation on an n × w block the problem's sparse and small products on n × w, per
+    orthonormalisation of an n × w block one n × w Gram product (``prims[w]``: the primitives
+    at width w).  Unlike :func:`traffic_floor` it prices an S-step once (its projection), not
+    per stage.  None when the step logged no work."""
+    if not result.work:
+        return None
+    total = 0.0
+    for kind, w, count in result.work:
+        p = prims[w]
+        if kind == "eval":
+            total += count * (
+                problem.sparse_products * p["spmm"] + problem.small_products * p["small"]
+            )
+        else:
+            total += count * p["gram"]
+    return total
 
 
 def dense_rk4_heat(

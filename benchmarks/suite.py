@@ -25,6 +25,7 @@ from .measure import (
     prepare_step,
     time_interleaved,
     traffic_floor,
+    width_floor,
 )
 from .problems import Problem, make_problem, make_tucker_problem
 
@@ -123,10 +124,15 @@ class Campaign:
             step, res = prepare_step(problem, method, kind=kind, memory=memory, substep=substep)
             steps[method] = step
             results.append(res)
+        widths = sorted({w for res in results for w in res.widths} - {problem.r})
         if floor:
             for name, fn in floor_calls(problem).items():
                 fn()  # warm-up
                 steps[f"floor:{name}"] = fn
+            for w in widths:  # the primitives at the other widths the steps work on
+                for name, fn in floor_calls(problem, w).items():
+                    fn()
+                    steps[f"floor@{w}:{name}"] = fn
         large = problem.n >= self.plan.largest_repeats_from
         times = time_interleaved(
             steps,
@@ -138,21 +144,32 @@ class Campaign:
             ts = times[res.method]
             res.time, res.median, res.repeats = min(ts), float(np.median(ts)), len(ts)
         prims = {k.split(":")[1]: min(v) for k, v in times.items() if k.startswith("floor:")}
+        by_width = {problem.r: prims}
+        for w in widths:
+            by_width[w] = {
+                k.split(":")[1]: min(v) for k, v in times.items() if k.startswith(f"floor@{w}:")
+            }
         for res in results:
             if prims:
                 res.floor = traffic_floor(problem, res, prims)
+                res.width_floor = width_floor(problem, res, by_width)
                 res.extra.update({f"t_{k}": v for k, v in prims.items()})
+                res.extra["t_by_width"] = {
+                    str(w): by_width[w] for w in sorted(by_width) if w in res.widths
+                }
             if "float64" in res.dtype or "complex128" in res.dtype:
                 # single precision is at its own round-off (1e-7), outside the float64 goal
                 self.orthonormality = max(self.orthonormality, res.extra["orthonormality"])
             record = asdict(res)
             record["floor_ratio"] = res.floor_ratio
+            record["width_floor_ratio"] = res.width_floor_ratio
             record.update(tags or {})
             self.add(section, record)
             self.log(
                 f"  {section:10s} {problem.name:11s} {problem.backend:5s} {res.method:13s} "
                 f"n={problem.n:<8d} r={problem.r:<4d} {substep:5s} {res.time * 1e3:10.2f} ms"
                 + (f"  floor×{res.floor_ratio:5.2f}" if res.floor_ratio else "")
+                + (f"  width floor×{res.width_floor_ratio:5.2f}" if res.width_floor_ratio else "")
             )
         return results
 

@@ -14,7 +14,14 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import run_benchmarks  # noqa: E402
-from benchmarks.measure import fit_slope, traffic_floor  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    fit_slope,
+    floor_calls,
+    prepare_step,
+    traffic_floor,
+    width_floor,
+    work_log,
+)
 from benchmarks.problems import make_problem  # noqa: E402
 
 
@@ -71,6 +78,54 @@ def test_floor_model_counts_every_evaluation_and_orthonormalisation():
     prims = {"spmm": 1.0, "small": 10.0, "gram": 100.0}
     # Schrödinger terms: two sparse and two small products per evaluation
     assert traffic_floor(problem, Result(), prims) == 12 * (2 * 1.0 + 2 * 10.0) + 2 * 100.0
+
+
+def test_work_log_records_the_width_of_every_operation_and_restores_the_context():
+    from dlra.integrators.base import StepContext
+
+    before = {name: getattr(StepContext, name) for name in ("k_step", "s_step", "augment")}
+    problem = make_problem("heat", 64, 3)
+    _, bug = prepare_step(problem, "bug", memory=False)
+    # K-step (4 RK4 stages on n × r), its QR, L-step, its QR, one S-step (its projection)
+    assert bug.work == [("eval", 3, 4), ("qr", 3, 1), ("eval", 3, 4), ("qr", 3, 1), ("eval", 3, 1)]
+    _, aug = prepare_step(problem, "augmented_bug", memory=False)
+    # augmentations orthonormalise the r new directions; the Galerkin S-step is on 2r
+    assert aug.work[-1] == ("eval", 6, 1) and aug.widths == [3, 6]
+    _, mid = prepare_step(problem, "midpoint_bug", memory=False)
+    assert max(mid.widths) > 6  # the Galerkin step on the ≤ 4r basis
+    # every counted evaluation is logged, except the S-step's stages after its first
+    assert sum(c for k, _, c in bug.work if k == "eval") == bug.nfev - 3
+    assert {name: getattr(StepContext, name) for name in before} == before
+    with pytest.raises(RuntimeError), work_log():
+        raise RuntimeError  # the wrappers are removed on errors too
+    assert StepContext.k_step is before["k_step"]
+
+
+def test_width_floor_prices_each_operation_at_its_width():
+    problem = make_problem("schrodinger", 64, 2)  # two sparse and two small products
+
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(work=[("eval", 2, 4), ("qr", 2, 1), ("eval", 4, 1), ("qr", 4, 1)])
+
+    prims = {
+        2: {"spmm": 1.0, "small": 10.0, "gram": 100.0},
+        4: {"spmm": 2.0, "small": 40.0, "gram": 400.0},
+    }
+    expected = 4 * (2 * 1.0 + 2 * 10.0) + 100.0 + (2 * 2.0 + 2 * 40.0) + 400.0
+    assert width_floor(problem, result, prims) == expected
+    result.work = []
+    assert width_floor(problem, result, prims) is None
+
+
+def test_floor_calls_at_a_width_multiply_blocks_of_that_width():
+    problem = make_problem("heat", 32, 3)
+    for width in (None, 3, 7):
+        outs = {name: fn() for name, fn in floor_calls(problem, width).items()}
+        w = width or 3
+        assert outs["spmm"].shape == (32, w) and outs["small"].shape == (32, w)
+        assert outs["gram"].shape == (w, w)
+        assert np.linalg.matrix_rank(outs["gram"]) >= 3  # not a block of zeros
 
 
 def test_fit_slope_recovers_a_power_law():
