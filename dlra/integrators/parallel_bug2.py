@@ -35,21 +35,40 @@ class ParallelBUG2(Integrator):
         be = Y.backend
         t0, t1 = t, t + h
         U0, S0, V0 = Y
-        F0V, F0hU = ctx.right_left(t0, U0 @ S0, V0, V0, U0)
+        US0, VS0 = U0 @ S0, V0 @ be.H(S0)
+        F0V, F0hU = ctx.right_left(t0, US0, V0, V0, U0)
+        three = self.config["variant"] == "3r"
+        if three:
+            U_star, _ = ctx.orth(US0 + (h / 2) * F0V)
+            V_star, _ = ctx.orth(VS0 + (h / 2) * F0hU)
         _, U0_hat = ctx.augment(U0, F0V)
         _, V0_hat = ctx.augment(V0, F0hU)
+        del F0V, F0hU
         ru, rv = be.shape(U0_hat)[1], be.shape(V0_hat)[1]
         S0_pad = pad_core(S0, ru, rv)
-        K1 = ctx.k_step(V0_hat, U0_hat @ S0_pad, t0, t1, consume=True)
-        L1 = ctx.l_step(U0_hat, V0_hat @ be.H(S0_pad), t0, t1, consume=True)
+        # one side after the other; each K/L block is dropped once its small products are taken.
+        # Û₀ S₀,pad = [U₀S₀, 0] (U₀ leads Û₀), so the starting blocks are padded, not multiplied.
+        K1 = ctx.k_step(V0_hat, _pad_columns(be, US0, ru), t0, t1, consume=True)
+        del US0
+        K_aug = K1 @ (be.H(V0_hat) @ V_star) if three else K1
+        U_new, U_hat = ctx.augment(U0_hat, K_aug, consume=three)  # K1 is needed below
+        del K_aug
+        bottom_left = be.H(U_new) @ K1
+        del K1, U_new
+        L1 = ctx.l_step(U0_hat, _pad_columns(be, VS0, rv), t0, t1, consume=True)
+        del VS0
+        L_aug = L1 @ (be.H(U0_hat) @ U_star) if three else L1
+        V_new, V_hat = ctx.augment(V0_hat, L_aug, consume=three)
+        del L_aug
+        top_right = be.H(L1) @ V_new
+        del L1, V_new
         S_bar = ctx.s_step(U0_hat, V0_hat, S0_pad, t0, t1)
-        if self.config["variant"] == "3r":
-            U_star, _ = ctx.orth(U0 @ S0 + (h / 2) * F0V)
-            V_star, _ = ctx.orth(V0 @ be.H(S0) + (h / 2) * F0hU)
-            U_new, U_hat = ctx.augment(U0_hat, K1 @ (be.H(V0_hat) @ V_star))
-            V_new, V_hat = ctx.augment(V0_hat, L1 @ (be.H(U0_hat) @ U_star))
-        else:
-            U_new, U_hat = ctx.augment(U0_hat, K1)
-            V_new, V_hat = ctx.augment(V0_hat, L1)
-        S_hat = block_core(S_bar, be.H(L1) @ V_new, be.H(U_new) @ K1)
+        S_hat = block_core(S_bar, top_right, bottom_left)
         return ctx.truncate(U_hat, S_hat, V_hat, self.rank_control(Y.rank))
+
+
+def _pad_columns(be: Any, X: Any, width: int) -> Any:
+    """``[X, 0]`` with ``width`` columns in all."""
+    out = be.zeros((be.shape(X)[0], width), like=X)
+    out[:, : be.shape(X)[1]] = X
+    return out
