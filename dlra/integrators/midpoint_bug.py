@@ -45,11 +45,21 @@ class MidpointBUG(Integrator):
             U_h, S_h, V_h = Yh
             FV, FhU = ctx.right_left(th, U_h @ S_h, V_h, V_h, U_h)
             _, U_hat = ctx.augment(U0, be.concat([U_h, FV], axis=1), drop)
+            del FV
             _, V_hat = ctx.augment(V0, be.concat([V_h, FhU], axis=1), drop)
+            del FhU
         else:
             FV, FhU = ctx.right_left(th, U_h @ S_h, V_h, V_h, U_h)
+            del S_h
+            # each half-step basis is the leading block of its augmented basis (a copy) and is
+            # not used again: it is dropped, with the projected operators cached for it and its
+            # F½ block, as soon as that basis exists
             _, U_hat = ctx.augment(U_h, FV, drop)
+            ctx.release(U_h)
+            del FV, U_h
             _, V_hat = ctx.augment(V_h, FhU, drop)
+            ctx.release(V_h)
+            del FhU, V_h
         # U₀ leads Û (it leads Û½, which leads Û), so the start is S₀ padded with zeros.
         S_start = pad_core(S0, be.shape(U_hat)[1], be.shape(V_hat)[1])
         S1 = ctx.s_step(U_hat, V_hat, S_start, t0, t1)
