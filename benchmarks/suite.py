@@ -63,7 +63,8 @@ class Plan:
     accuracy_rank: int = 16
     accuracy_steps: Sequence[int] = (5, 10, 20, 40, 80)
     budget: float = 0.6  # seconds of repeats per timing (at least two runs)
-    largest_repeats_from: int = 2**19  # from this n on: no warm-up beyond the counting step
+    #: from this n on: three rounds of timing, no warm-up beyond the counting step
+    largest_repeats_from: int = 2**19
 
     @classmethod
     def quick(cls) -> Plan:
@@ -137,7 +138,7 @@ class Campaign:
         times = time_interleaved(
             steps,
             problem.backend,
-            max_rounds=2 if large else 20,
+            max_rounds=3 if large else 20,
             budget=self.plan.budget,
         )
         for res in results:
