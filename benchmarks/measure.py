@@ -272,8 +272,12 @@ def floor_primitives(problem: Problem, *, budget: float = 0.3) -> dict[str, floa
 def traffic_floor(problem: Problem, result: StepResult, prims: dict[str, float]) -> float:
     """The memory-traffic floor of a step: per field evaluation the problem's sparse and small
     products on an n × r block, per orthonormalisation one Gram product (issue 6 model)."""
-    per_eval = problem.sparse_products * prims["spmm"] + problem.small_products * prims["small"]
-    return result.nfev * per_eval + result.n_qr * prims["gram"]
+    return result.nfev * _per_eval(problem, prims) + result.n_qr * prims["gram"]
+
+
+def _per_eval(problem: Problem, prims: dict[str, float]) -> float:
+    """The floor of one field evaluation: the problem's sparse and small products."""
+    return problem.sparse_products * prims["spmm"] + problem.small_products * prims["small"]
 
 
 _LOGGED = ("k_step", "l_step", "s_step", "right", "right_left", "galerkin", "orth", "augment")
@@ -359,12 +363,7 @@ def width_floor(
     total = 0.0
     for kind, w, count in result.work:
         p = prims[w]
-        if kind == "eval":
-            total += count * (
-                problem.sparse_products * p["spmm"] + problem.small_products * p["small"]
-            )
-        else:
-            total += count * p["gram"]
+        total += count * (_per_eval(problem, p) if kind == "eval" else p["gram"])
     return total
 
 

@@ -125,14 +125,12 @@ class Campaign:
             step, res = prepare_step(problem, method, kind=kind, memory=memory, substep=substep)
             steps[method] = step
             results.append(res)
-        widths = sorted({w for res in results for w in res.widths} - {problem.r})
+        # the floor's primitives at width r and at every other width the steps work on
+        widths = sorted({problem.r} | {w for res in results for w in res.widths})
         if floor:
-            for name, fn in floor_calls(problem).items():
-                fn()  # warm-up
-                steps[f"floor:{name}"] = fn
-            for w in widths:  # the primitives at the other widths the steps work on
+            for w in widths:
                 for name, fn in floor_calls(problem, w).items():
-                    fn()
+                    fn()  # warm-up
                     steps[f"floor@{w}:{name}"] = fn
         large = problem.n >= self.plan.largest_repeats_from
         times = time_interleaved(
@@ -144,12 +142,11 @@ class Campaign:
         for res in results:
             ts = times[res.method]
             res.time, res.median, res.repeats = min(ts), float(np.median(ts)), len(ts)
-        prims = {k.split(":")[1]: min(v) for k, v in times.items() if k.startswith("floor:")}
-        by_width = {problem.r: prims}
-        for w in widths:
-            by_width[w] = {
-                k.split(":")[1]: min(v) for k, v in times.items() if k.startswith(f"floor@{w}:")
-            }
+        by_width = {
+            w: {k.split(":")[1]: min(v) for k, v in times.items() if k.startswith(f"floor@{w}:")}
+            for w in widths
+        }
+        prims = by_width[problem.r]
         for res in results:
             if prims:
                 res.floor = traffic_floor(problem, res, prims)

@@ -48,14 +48,14 @@ class ParallelBUG2(Integrator):
         S0_pad = pad_core(S0, ru, rv)
         # one side after the other; each K/L block is dropped once its small products are taken.
         # Û₀ S₀,pad = [U₀S₀, 0] (U₀ leads Û₀), so the starting blocks are padded, not multiplied.
-        K1 = ctx.k_step(V0_hat, _pad_columns(be, US0, ru), t0, t1, consume=True)
+        K1 = ctx.k_step(V0_hat, pad_core(US0, be.shape(US0)[0], ru), t0, t1, consume=True)
         del US0
         K_aug = K1 @ (be.H(V0_hat) @ V_star) if three else K1
         U_new, U_hat = ctx.augment(U0_hat, K_aug, consume=three)  # K1 is needed below
         del K_aug
         bottom_left = be.H(U_new) @ K1
         del K1, U_new
-        L1 = ctx.l_step(U0_hat, _pad_columns(be, VS0, rv), t0, t1, consume=True)
+        L1 = ctx.l_step(U0_hat, pad_core(VS0, be.shape(VS0)[0], rv), t0, t1, consume=True)
         del VS0
         L_aug = L1 @ (be.H(U0_hat) @ U_star) if three else L1
         V_new, V_hat = ctx.augment(V0_hat, L_aug, consume=three)
@@ -65,10 +65,3 @@ class ParallelBUG2(Integrator):
         S_bar = ctx.s_step(U0_hat, V0_hat, S0_pad, t0, t1)
         S_hat = block_core(S_bar, top_right, bottom_left)
         return ctx.truncate(U_hat, S_hat, V_hat, self.rank_control(Y.rank))
-
-
-def _pad_columns(be: Any, X: Any, width: int) -> Any:
-    """``[X, 0]`` with ``width`` columns in all."""
-    out = be.zeros((be.shape(X)[0], width), like=X)
-    out[:, : be.shape(X)[1]] = X
-    return out
