@@ -180,6 +180,17 @@ class NumpyBackend(Backend):
         for i, j in row_chunks(y.shape[0]):
             y[i:j] += left[i:j] @ m
 
+    def set_product_(self, y: np.ndarray, left: np.ndarray, small: np.ndarray) -> None:
+        """``y ← left @ small`` in place, row chunk by row chunk; ``y`` may be columns of ``left``
+        (each chunk's product is complete before it is written).  One chunk-sized temporary,
+        reused."""
+        chunks = row_chunks(y.shape[0])
+        tmp = np.empty((chunks[0][1] - chunks[0][0], y.shape[1]), dtype=y.dtype)
+        for i, j in chunks:
+            part = tmp[: j - i]
+            np.matmul(left[i:j], small, out=part)
+            y[i:j] = part
+
     def tensordot(self, a: np.ndarray, b: np.ndarray, axes: Any) -> np.ndarray:
         return np.tensordot(a, b, axes=axes)
 
@@ -301,6 +312,11 @@ class TorchBackend(Backend):
     def add_product_(self, y: Any, left: Any, small: Any, a: Any = 1.0) -> None:
         """``y += a·(left @ small)`` in place (``addmm_``, no temporary)."""
         y.addmm_(left, small, alpha=a)
+
+    def set_product_(self, y: Any, left: Any, small: Any) -> None:
+        """``y ← left @ small`` in place, row chunk by row chunk; ``y`` may be columns of ``left``."""
+        for i, j in row_chunks(y.shape[0]):
+            y[i:j] = left[i:j] @ small
 
     def tensordot(self, a: Any, b: Any, axes: Any) -> Any:
         return self.torch.tensordot(a, b, dims=axes)

@@ -140,13 +140,21 @@ def augment_basis(
     augmentation by ``F(Y½)V̂½``) use ``√eps/100`` to stay reproducible across backends.
 
     ``overwrite_k=True``: the caller hands ``k`` over (it is not used afterwards) and the
-    Gram–Schmidt passes work in its buffer — one n × p block less.
+    computation works in its buffer — one n × p block less.  ``u_new`` may be a view of the
+    trailing columns of ``u_hat``.
 
-    Method: two passes of block Gram–Schmidt, a thin QR of the residual (Cholesky-QR2 when well
-    conditioned, Householder otherwise), an SVD of the small triangular factor to drop noise
-    directions (the rotation to them is skipped when none is dropped), and a third projection when
-    the result leaks into ``range(u0)`` by more than round-off.  Cost ``O(n (r + p) p)``: about
-    nine Gram-sized products on the n × p block.
+    Method.  Tall residuals (``n ≥ 4p``, the common case): project out ``u0``, orthonormalize by
+    the Cholesky factor ``R1`` of the Gram matrix (in place), project again — which removes what
+    ``R1⁻¹`` amplified of the rounding left in ``range(u0)`` — and orthonormalize by the second
+    factor ``R2``, which lies within ``1 ± 1/2`` of the identity (checked), so the result is
+    orthonormal and orthogonal to ``u0`` to round-off with no further pass.  The dropped
+    directions come from the SVD of the small ``R2 R1``; the rotation to the kept ones is folded
+    into the last product, which writes straight into ``u_hat``.  Cost ``O(n (r + p) p)``: four
+    products with ``u0``, two Gram products, two triangular products.  Short residuals, residuals
+    too ill-conditioned for Cholesky factors (the checks fail) and arrays that must not be updated
+    in place take the general path: two Gram–Schmidt passes, a thin QR of the residual
+    (:func:`orthonormalize`), the SVD of its triangular factor, and a third projection when the
+    result leaks into ``range(u0)`` by more than round-off.
     """
     be = backend_of(u0, k, names=("u0", "k"))
     n, r = be.shape(u0)
@@ -155,33 +163,83 @@ def augment_basis(
         return be.zeros((n, 0), like=u0), u0
     eps = be.eps(u0.dtype)
     scale = be.norm(k)
+    uh = be.H(u0)
+    r_done = None  # triangular factor already divided out of w (the residual is w · r_done)
     if inplace_ok(be, k, u0):
-        # both passes in place, in k itself when handed over, else in one copy of it
+        # in place, in k itself when handed over, else in one copy of it
         w = k if overwrite_k else be.copy(k)
-        for _ in range(2):
-            be.add_product_(w, u0, be.H(u0) @ w, -1.0)
+        del k
+        be.add_product_(w, u0, uh @ w, -1.0)
+        if n >= _HOUSEHOLDER_ROWS and n >= 4 * p:
+            r_done = be.cholesky_upper(be.H(w) @ w)
+            if r_done is not None:
+                w = _times_upper(be, w, _triangular_inverse(be, r_done), overwrite=True)
+                be.add_product_(w, u0, uh @ w, -1.0)
+                g2 = be.H(w) @ w
+                r2 = be.cholesky_upper(g2) if be.norm(g2 - be.eye(p, like=g2)) <= 0.5 else None
+                if r2 is not None:
+                    return _augment_finish(be, u0, w, r2, r_done, scale, drop_below)
+        # the general path: project once more (again, after the failed fast path's second pass)
+        be.add_product_(w, u0, uh @ w, -1.0)
     else:
-        w = k - u0 @ (be.H(u0) @ k)
-        w = w - u0 @ (be.H(u0) @ w)
-    del k
+        w = k - u0 @ (uh @ k)
+        w = w - u0 @ (uh @ w)
     q, rfac = orthonormalize(w)
     del w
+    if r_done is not None:
+        rfac = rfac @ r_done
     pmat, sigma, _ = be.svd(rfac)
-    sig = be.to_numpy(sigma)
-    noise = max(n, p) * eps if drop_below is None else max(float(drop_below), max(n, p) * eps)
-    keep = int((sig > noise * scale).sum()) if scale > 0 else 0
-    keep = min(keep, n - r)
+    keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
     if keep == 0:
         return be.zeros((n, 0), like=u0), u0
     if keep < be.shape(q)[1]:
         # rotate to the singular directions of the residual and drop the noise ones; when all
         # are kept, q already spans them and the rotation (an n × p × p product) is skipped
         q = q @ pmat[:, :keep]
-    leak = be.H(u0) @ q
+    leak = uh @ q
     if be.abs_max(leak) > 10 * eps * math.sqrt(max(r, 1)):
         q = q - u0 @ leak
         q, _ = orthonormalize(q)
     return q, be.concat([u0, q], axis=1)
+
+
+def _kept_directions(
+    be: Backend, sigma: Any, scale: float, n: int, r: int, p: int, drop_below: float | None
+) -> int:
+    """How many directions of a residual with singular values ``sigma`` stand above the noise
+    level (relative to ``scale = ‖k‖``) — at most ``n − r``."""
+    eps = be.eps(sigma.dtype)
+    noise = max(n, p) * eps if drop_below is None else max(float(drop_below), max(n, p) * eps)
+    sig = be.to_numpy(sigma)
+    keep = int((sig > noise * scale).sum()) if scale > 0 else 0
+    return min(keep, n - r)
+
+
+def _augment_finish(
+    be: Backend,
+    u0: Any,
+    q1: Any,
+    r2: Any,
+    r1: Any,
+    scale: float,
+    drop_below: float | None,
+) -> tuple[Any, Any]:
+    """Last step of the fast path: ``q1 R2⁻¹``, rotated to the kept directions (the singular
+    directions of the residual's factor ``R2 R1`` above the noise level), written straight into
+    the trailing columns of ``u_hat = [u0, ·]``."""
+    n, r = be.shape(u0)
+    p = be.shape(q1)[1]
+    pmat, sigma, _ = be.svd(r2 @ r1)
+    keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
+    if keep == 0:
+        return be.zeros((n, 0), like=u0), u0
+    final = _triangular_inverse(be, r2)
+    if keep < p:
+        final = final @ pmat[:, :keep]
+    u_hat = be.zeros((n, r + keep), like=u0)
+    u_hat[:, :r] = u0
+    be.set_product_(u_hat[:, r:], q1, final)
+    return u_hat[:, r:], u_hat
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Every orthonormalisation path keeps ‖QᴴQ − I‖ ≤ 1e-12 (issue 6), including the fast ones.
 
 Paths: Householder, Cholesky-QR2 by triangular inverses, its fallback to Householder for
-ill-conditioned blocks, and ``augment_basis`` (Gram–Schmidt twice, QR of the residual, the
-rotation skipped when nothing is dropped, the leak re-projection).  Blocks are tall enough
+ill-conditioned blocks, and ``augment_basis`` (the fast path: projection and Cholesky factor
+twice, written into ``u_hat``; the general path it falls back to: Gram–Schmidt twice, QR of the
+residual, the rotation skipped when nothing is dropped, the leak re-projection).  Blocks are tall enough
 (n ≥ 2048, n ≥ 4k) for the ``"auto"`` choice to take Cholesky-QR2.
 """
 
@@ -130,3 +131,63 @@ def test_augment_basis_rotation_skipped_keeps_the_span():
     Q_ref, _ = np.linalg.qr(W)
     # same projector onto the new directions
     assert np.linalg.norm(U_new @ U_new.T @ Q_ref - Q_ref) <= 1e-12
+
+
+class CountOrthonormalize:
+    """Counts the calls of the general path's QR of the residual (the fast path makes none)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls = 0
+        original = linalg.orthonormalize
+
+        def counted(x, **kw):
+            self.calls += 1
+            return original(x, **kw)
+
+        monkeypatch.setattr(linalg, "orthonormalize", counted)
+
+
+@pytest.mark.parametrize("case", ["generic", "nearly_inside", "graded", "complex", "float32"])
+def test_augment_basis_fast_path(case, monkeypatch):
+    """Well-conditioned residuals take the fast path (no QR of the residual) and still give an
+    orthonormal [U0, Ũ] that contains K, with Ũ the trailing columns of Û."""
+    count = CountOrthonormalize(monkeypatch)
+    rng = np.random.default_rng(7)
+    n, r, p = 4096, 10, 14
+    complex_ = case == "complex"
+    U0 = block(n, r, 1.0, complex_=complex_, seed=8)
+    K = block(n, p, 1e5 if case == "graded" else 1.0, complex_=complex_, seed=9)
+    K = U0 @ rng.standard_normal((r, p)) + (1e-9 if case == "nearly_inside" else 1.0) * K
+    dtype = np.float32 if case == "float32" else K.dtype
+    U0, K = U0.astype(dtype), K.astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    U_new, U_hat = augment_basis(U0, K)
+    assert count.calls == 0
+    assert U_new.shape[1] == p
+    assert np.array_equal(U_hat[:, :r], U0)
+    assert np.array_equal(U_hat[:, r:], U_new)
+    assert defect(U_hat) <= (GOAL if dtype != np.float32 else 100 * eps)
+    resid = K - U_hat @ (U_hat.conj().T @ K)
+    assert np.linalg.norm(resid) <= 100 * eps * np.linalg.norm(K)
+
+
+@pytest.mark.parametrize("overwrite_k", [False, True])
+def test_augment_basis_falls_back_from_the_fast_path(monkeypatch, overwrite_k):
+    """Repeated columns make the residual singular: the fast path's checks fail and the general
+    path finishes from where it stopped — also when it worked in K's own buffer."""
+    count = CountOrthonormalize(monkeypatch)
+    rng = np.random.default_rng(10)
+    n, r = 4096, 8
+    U0 = block(n, r, 1.0, seed=11)
+    D = rng.standard_normal((n, 3))
+    K = np.hstack([D, D, U0[:, :2] + 1e-3 * D[:, :2]])
+    K_in = K.copy()
+    U_new, U_hat = augment_basis(U0, K_in, overwrite_k=overwrite_k)
+    assert count.calls >= 1
+    assert U_new.shape[1] == 3
+    assert defect(U_hat) <= GOAL
+    assert np.array_equal(U_hat[:, :r], U0)
+    resid = K - U_hat @ (U_hat.T @ K)
+    assert np.linalg.norm(resid) <= 1e-12 * np.linalg.norm(K)
+    if not overwrite_k:
+        assert np.array_equal(K_in, K)
