@@ -106,6 +106,10 @@ class NumpyBackend(Backend):
     def zeros(self, shape: tuple[int, ...], like: np.ndarray, dtype: Any = None) -> np.ndarray:
         return np.zeros(shape, dtype=dtype or like.dtype)
 
+    def empty(self, shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+        """Uninitialized; for blocks the caller overwrites entirely."""
+        return np.empty(shape, dtype=like.dtype)
+
     def concat(self, xs: list[np.ndarray], axis: int) -> np.ndarray:
         return np.concatenate(xs, axis=axis)
 
@@ -253,6 +257,10 @@ class TorchBackend(Backend):
 
     def zeros(self, shape: tuple[int, ...], like: Any, dtype: Any = None) -> Any:
         return self.torch.zeros(shape, dtype=dtype or like.dtype, device=like.device)
+
+    def empty(self, shape: tuple[int, ...], like: Any) -> Any:
+        """Uninitialized; for blocks the caller overwrites entirely."""
+        return self.torch.empty(shape, dtype=like.dtype, device=like.device)
 
     def concat(self, xs: list[Any], axis: int) -> Any:
         return self.torch.cat(xs, dim=axis)

@@ -236,7 +236,7 @@ def _augment_finish(
     final = _triangular_inverse(be, r2)
     if keep < p:
         final = final @ pmat[:, :keep]
-    u_hat = be.zeros((n, r + keep), like=u0)
+    u_hat = be.empty((n, r + keep), like=u0)  # every column is written below
     u_hat[:, :r] = u0
     be.set_product_(u_hat[:, r:], q1, final)
     return u_hat[:, r:], u_hat
