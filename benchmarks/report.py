@@ -583,9 +583,10 @@ def _floor_goal(recs: list[Record], goals: list) -> str:
         + _table(header, rows)
         + "\n\nWhat the floor does not count: the RK4 stage combinations (about 20 passes over "
         "an n × r block per substep), the products with the old bases (Uᴴ₁U₀, U₀S₀) and, for the "
-        "augmented methods, that augmentation is two Gram–Schmidt passes plus a Cholesky-QR2 "
-        "(about nine Gram-sized products on blocks of width up to 2r–4r) rather than one Gram "
-        "product.  What it overcounts: the r × r S-step stages, and the floor's primitives "
+        "augmented methods, that an augmentation is two projections and two Cholesky "
+        "orthonormalisations (four products with the old basis, two Gram and two triangular "
+        "products on blocks of width up to 2r–4r) rather than one Gram product.  What it "
+        "overcounts: the r × r S-step stages, and the floor's primitives "
         "each write a fresh n × r array (first-touch page faults at these sizes), while the "
         "in-place substeps (`Flow.rhs_into`) reuse their blocks — so a ratio slightly below 1 "
         "is possible for the leanest methods."
