@@ -25,12 +25,13 @@ def parallel_core(
     be = backend_of(C0)
     d = len(U0)
     ranks = be.shape(C0)
-    new_dirs, blocks = [], []
+    new_dirs, U_hat, blocks = [], [], []
     for i in range(d):
         S, G = mode_factor(C0, i)
         K1 = ctx.mode_step(i, G, U0, U0[i] @ S, t0, t1)
-        U_new, _ = ctx.augment(U0[i], K1)
+        U_new, Ui_hat = ctx.augment(U0[i], K1)  # Ui_hat = [U0[i], U_new]
         new_dirs.append(U_new)
+        U_hat.append(Ui_hat)
         blocks.append(fold((be.H(U_new) @ K1) @ unfold(G, i), i, ranks))
     C_bar = ctx.core_step(U0, C0, t0, t1)
     hat_ranks = [r + be.shape(Ut)[1] for r, Ut in zip(ranks, new_dirs)]
@@ -38,7 +39,6 @@ def parallel_core(
     for i, block in enumerate(blocks):
         index = tuple(slice(r, None) if j == i else slice(0, r) for j, r in enumerate(ranks))
         C_hat[index] = block
-    U_hat = [be.concat([U, Ut], axis=1) for U, Ut in zip(U0, new_dirs)]
     return C_hat, U_hat, new_dirs
 
 
