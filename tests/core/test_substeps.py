@@ -173,6 +173,21 @@ def test_backend_in_place_updates(xp):
     np.testing.assert_allclose(xp.to_numpy(Y), y + 0.5 * x - 2.0 * x @ m, rtol=1e-13, atol=1e-13)
 
 
+def test_backend_set_product_may_write_into_its_own_input(xp):
+    """``y ← left @ small`` where ``y`` is columns of ``left``, across several row chunks: every
+    chunk's product is taken from the input before it is overwritten."""
+    rng = np.random.default_rng(5)
+    buf = rng.standard_normal((TALL, 5))
+    m = rng.standard_normal((5, 2))
+    B, M = xp.asarray(buf.copy()), xp.asarray(m)
+    be = dlra._backend.backend_of(B)
+    assert len(dlra._backend.row_chunks(TALL)) > 1
+    be.set_product_(B[:, 3:], B, M)
+    out = xp.to_numpy(B)
+    np.testing.assert_allclose(out[:, 3:], buf @ m, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(out[:, :3], buf[:, :3])
+
+
 def test_orthonormalize_leaves_its_input_alone_and_is_accurate():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((TALL, 8)) @ np.diag(10.0 ** -np.arange(8))
