@@ -90,20 +90,34 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     accuracy.  Non-finite input or overflow shows up in the small Gram matrices (never in a pass
     over the tall block): they fail the checks and the caller falls back to Householder.
     """
-    r1 = be.cholesky_upper(be.H(x) @ x)
-    if r1 is None:
+    first = _cholesky_pass(be, x)
+    if first is None:
         return None
-    q1 = _times_upper(be, x, _triangular_inverse(be, r1))
-    g2 = be.H(q1) @ q1
-    k = g2.shape[0]
-    # `not (d <= 0.5)` also rejects NaN (from non-finite input or overflow)
-    if not be.norm(g2 - be.eye(k, like=g2)) <= 0.5:
-        return None
-    r2 = be.cholesky_upper(g2)
+    q1, r1 = first
+    r2 = _near_identity_factor(be, q1)
     if r2 is None:
         return None
     # q1 is this function's own block: the second pass overwrites it
     return _times_upper(be, q1, _triangular_inverse(be, r2), overwrite=True), r2 @ r1
+
+
+def _cholesky_pass(be: Backend, x: Any, *, overwrite: bool = False) -> tuple[Any, Any] | None:
+    """``(x R⁻¹, R)`` with ``RᴴR = xᴴx`` (in the buffer of ``x`` when ``overwrite``), or None
+    when the Gram matrix is not numerically positive definite."""
+    r = be.cholesky_upper(be.H(x) @ x)
+    if r is None:
+        return None
+    return _times_upper(be, x, _triangular_inverse(be, r), overwrite=overwrite), r
+
+
+def _near_identity_factor(be: Backend, q: Any) -> Any | None:
+    """The Cholesky factor of ``qᴴq`` when that lies within 1/2 of the identity (a factor within
+    ``1 ± 1/2`` of it, safe to invert), else None."""
+    g = be.H(q) @ q
+    # `not (d <= 0.5)` also rejects NaN (from non-finite input or overflow)
+    if not be.norm(g - be.eye(g.shape[0], like=g)) <= 0.5:
+        return None
+    return be.cholesky_upper(g)
 
 
 def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
@@ -171,12 +185,11 @@ def augment_basis(
         del k
         be.add_product_(w, u0, uh @ w, -1.0)
         if n >= _HOUSEHOLDER_ROWS and n >= 4 * p:
-            r_done = be.cholesky_upper(be.H(w) @ w)
-            if r_done is not None:
-                w = _times_upper(be, w, _triangular_inverse(be, r_done), overwrite=True)
+            first = _cholesky_pass(be, w, overwrite=True)
+            if first is not None:
+                w, r_done = first
                 be.add_product_(w, u0, uh @ w, -1.0)
-                g2 = be.H(w) @ w
-                r2 = be.cholesky_upper(g2) if be.norm(g2 - be.eye(p, like=g2)) <= 0.5 else None
+                r2 = _near_identity_factor(be, w)
                 if r2 is not None:
                     return _augment_finish(be, u0, w, r2, r_done, scale, drop_below)
         # the general path: project once more (again, after the failed fast path's second pass)
