@@ -794,5 +794,9 @@ def _method_notes(plan: Any) -> str:
         "updates in place; `LinearField` accumulates its terms in place and skips unit "
         "coefficients; projected operators Uᴴ A U are shared between the K-, L- and S-steps of a "
         "step (`StepContext.projections`: two of four saved per `ksl` step, four of seven per "
-        "`strang` step).  Tests: `tests/perf`."
+        "`strang` step); the projected operators of an augmented basis [U₀, Ũ] reuse U₀'s and "
+        "compute only the blocks with the new columns, and the F½ / F₀ evaluation of "
+        "`midpoint_bug` / `parallel_bug2` takes the cached projections "
+        "(`LinearField.right_left_at`); scipy CSR operators accumulate into the stage block with "
+        "scipy's own kernel (no product temporary).  Tests: `tests/perf`."
     )

@@ -88,6 +88,15 @@ class Field:
         """``(F W, Fᴴ Z)`` at one point; fields that evaluate ``F`` densely do it once."""
         return self.right(t, A, B, W), self.left(t, A, B, Z)
 
+    def right_left_at(
+        self, t: float, U: Any, S: Any, V: Any, *, cache: dict | None = None
+    ) -> tuple[Any, Any]:
+        """``(F V, Fᴴ U)`` with ``F = F(t, U S Vᴴ)`` for a factored state with orthonormal ``U``,
+        ``V`` (the F½ / F₀ evaluation of the second-order BUGs).  Default: :meth:`right_left`;
+        fields sharing projections (``cache``, see :mod:`dlra.fields.projections`) reuse the
+        projected operators of ``U`` and ``V``."""
+        return self.right_left(t, U @ S, V, V, U)
+
     # -- substep flows ---------------------------------------------------------------------------
     def k_flow(self, V: Any) -> Flow:
         """K-step: ``K̇ = F(t, K Vᴴ) V``."""

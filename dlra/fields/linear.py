@@ -10,6 +10,7 @@ from typing import Any
 from .._backend import backend_of
 from .._expm import expm_apply
 from ..linalg import inplace_ok
+from . import projections
 from .base import Field, Flow
 from .operators import Operator, as_operator
 
@@ -161,6 +162,33 @@ class LinearField(Field):
             out = out + (be.H(Z) @ G.U) @ G.S @ (be.H(G.V) @ W)
         return out
 
+    def right_left_at(
+        self, t: float, U: Any, S: Any, V: Any, *, cache: dict | None = None
+    ) -> tuple[Any, Any]:
+        """``(F V, Fᴴ U)`` at ``Y = U S Vᴴ`` (orthonormal ``U``, ``V``) from the projected
+        operators: ``F V = Σₖ cₖ Aₖ U (S · Vᴴ Bₖᵀ V)`` and ``Fᴴ U = Σₖ c̄ₖ B̄ₖ V (Sᴴ · (Uᴴ Aₖ U)ᴴ)``,
+        with ``Vᴴ Bₖᵀ V`` and ``Uᴴ Aₖ U`` taken from ``cache`` (or computed and put there for the
+        rest of the step).  Identity operators contribute ``U S`` and ``V Sᴴ`` (orthonormal
+        bases).  Cost: one application of each non-identity operator and one n × r × r product
+        per term and side, where the general :meth:`right_left` takes two more."""
+        self._require_matrix()
+        be = backend_of(U)
+        right = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
+        left = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
+        SH = be.H(S)
+        FV = FhU = None
+        for k, (opa, opb) in enumerate(self.terms):
+            c = self.coefficient(k, t)
+            small = S if right[k] is None else S @ right[k]
+            FV = _accumulate(be, FV, opa.apply(U @ small), c)
+            small = SH if left[k] is None else SH @ be.H(left[k])
+            FhU = _accumulate(be, FhU, opb.apply_conj(V @ small), _conj(c))
+        G = self._source(t)
+        if G is not None:
+            FV = FV + G.U @ (G.S @ (be.H(G.V) @ V))
+            FhU = FhU + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
+        return FV, FhU
+
     # -- substep flows with projected operators precomputed ---------------------------------------
     def k_flow(self, V: Any, *, cache: dict | None = None) -> Flow:
         """K-step flow; the projected operators ``Vᴴ Bₖᵀ V`` are computed once (and shared through
@@ -290,15 +318,47 @@ class LinearField(Field):
             if hit is not None and hit[0] is X:
                 return hit[1]
         be = backend_of(X)
-        if side == "left":
+        value = self._projected_by_blocks(side, k, op, X, cache)
+        if value is None and side == "left":
             value = op.sandwich(X)
-        elif not op.is_complex:
+        elif value is None and not op.is_complex:
             value = be.H(op.sandwich(X))  # Xᴴ Aᵀ X = (Xᴴ A X)ᴴ for a real A
-        else:
+        elif value is None:
             value = be.H(X) @ op.apply_transpose(X)
         if cache is not None:
             cache[key] = (X, value)
         return value
+
+    def _projected_by_blocks(
+        self, side: str, k: int, op: Operator, X: Any, cache: dict | None
+    ) -> Any | None:
+        """``Xᴴ M X`` (``M = Aₖ`` on the left, ``Bₖᵀ`` on the right) for an augmented basis
+        ``X = [X₀, X̃]`` whose ``X₀ᴴ M X₀`` is known in this step: only the blocks with the new
+        columns are computed, ``Xᴴ (M X̃)`` and ``X̃ᴴ M X₀`` (the adjoint of a block already
+        computed when ``M`` is Hermitian).  Cost: one application of ``M`` (two if not Hermitian)
+        to the p new columns and n (r + p) p multiplications, instead of an application to all
+        r + p columns and n (r + p)² multiplications.  None when ``X`` is not such a basis."""
+        record = projections.augmented_from(cache, X)
+        if record is None:
+            return None
+        lead = record.lead_projection(cache, id(self), side, k)
+        if lead is None:
+            return None
+        be = backend_of(X)
+        r = record.width
+        head, new = X[:, :r], X[:, r:]
+        if side == "left":
+            apply, apply_adjoint = op.apply, op.apply_adjoint
+        else:  # M = Bᵀ, Mᴴ = conj(B)
+            apply, apply_adjoint = op.apply_transpose, op.apply_conj
+        column = be.H(X) @ apply(new)  # [X₀ᴴ M X̃; X̃ᴴ M X̃]
+        if op.is_hermitian:  # M = Bᵀ is Hermitian exactly when B is
+            row = be.H(column[:r])
+        else:
+            row = be.H(apply_adjoint(new)) @ head  # X̃ᴴ M X₀ = (Mᴴ X̃)ᴴ X₀
+        return be.concat(
+            [be.concat([lead, column[:r]], axis=1), be.concat([row, column[r:]], axis=1)], axis=0
+        )
 
     def _bound(self, norms: list[tuple[float, float]]) -> float:
         return (

@@ -8,8 +8,10 @@ state's dtype are cached, so a float32 or complex state never promotes silently.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,6 +115,34 @@ class Operator:
                 "use operators from the same library as Y0 (torch.sparse for torch states)"
             )
 
+    @property
+    def is_hermitian(self) -> bool:
+        """True when the operator equals its adjoint exactly (checked once on its entries; False
+        for LinearOperators, whose entries are not known).  Projected operators of Hermitian
+        operators get their off-diagonal blocks from one another."""
+        hit = self._cache.get("hermitian")
+        if hit is None:
+            hit = self._cache["hermitian"] = self._check_hermitian()
+        return hit
+
+    def _check_hermitian(self) -> bool:
+        op = self.raw
+        if self.identity:
+            return True
+        if self.kind == "dense":
+            return bool(np.array_equal(op, op.conj().T))
+        if self.kind == "sparse":
+            return (op != op.conj().T).nnz == 0
+        if self.kind == "torch_dense":
+            return bool((op == op.mH).all())
+        if self.kind == "torch_sparse":
+            a = op.to_sparse_coo().coalesce()
+            b = a.transpose(0, 1).conj().coalesce()
+            return bool(a.indices().shape == b.indices().shape) and bool(
+                (a.indices() == b.indices()).all() and (a.values() == b.values()).all()
+            )
+        return False
+
     # -- application ----------------------------------------------------------------------------
     def apply(self, x: Any) -> Any:
         """``op @ x``."""
@@ -158,6 +188,12 @@ class Operator:
         be = backend_of(out)
         if self.identity:
             be.add_scaled_(out, x, c)
+            return
+        if (
+            self.kind == "sparse"
+            and out.ndim == 2
+            and _csr_accumulate_chunks(self._row_blocks(x, conj), x, out, c)
+        ):
             return
         if self.kind in ("dense", "sparse") and out.ndim == 2:
             for (i, j), rows in zip(row_chunks(out.shape[0]), self._row_blocks(x, conj)):
@@ -235,6 +271,62 @@ class Operator:
         n = self.shape[0]
         be = backend_of(like)
         return self.apply(be.eye(n, like=like))
+
+
+@functools.cache
+def _csr_kernel() -> Callable[..., None] | None:
+    """scipy's compiled CSR kernel ``Y += A X`` (``scipy.sparse._sparsetools.csr_matvecs``, the
+    loop behind ``csr @ dense``), or None where this scipy lacks it or it does not accumulate as
+    expected (checked once on a 2 × 2 example)."""
+    try:
+        import scipy.sparse as sp
+        from scipy.sparse import _sparsetools
+
+        kernel = _sparsetools.csr_matvecs
+        a = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]]))
+        x = np.array([[1.0, 0.0], [1.0, 2.0]])
+        y = np.ones((2, 2))
+        kernel(2, 2, 2, a.indptr, a.indices, a.data, x.ravel(), y.ravel())
+        return kernel if np.array_equal(y, 1.0 + a @ x) else None
+    except Exception:  # any failure means: use the public ``csr @ dense``
+        return None
+
+
+def _csr_accumulate_chunks(blocks: list[Any], x: np.ndarray, out: np.ndarray, c: Any) -> bool:
+    """``out[rows] += c · (block @ x)`` for the CSR row blocks of :meth:`Operator._row_blocks`
+    with scipy's kernel accumulating straight into ``out``: no product temporary, no extra pass
+    to add it, none of ``csr @ dense``'s per-call checks.  ``c ≠ 1`` scales the block's nonzeros
+    (a temporary of nnz entries) instead of the product.  Returns False, having done nothing,
+    where the kernel does not apply: no kernel, dtypes that differ, non-contiguous blocks,
+    ``x`` overlapping ``out``."""
+    dtype = out.dtype
+    if (
+        x.dtype != dtype
+        or not (x.flags.c_contiguous and out.flags.c_contiguous)
+        or np.may_share_memory(x, out)
+    ):
+        return False
+    kernel = _csr_kernel()
+    if kernel is None:
+        return False
+    if c != 1 and np.result_type(dtype, c) != dtype:
+        return False
+    # the blocks are slices of one CSR matrix: one dtype, one index type
+    first = blocks[0]
+    if first.data.dtype != dtype or first.indices.dtype != first.indptr.dtype:
+        return False
+    # the kernel does not check shapes: a mismatch goes to the public product, which raises
+    n_rows = sum(b.shape[0] for b in blocks)
+    if x.ndim != 2 or x.shape[0] != first.shape[1] or out.shape != (n_rows, x.shape[1]):
+        return False
+    n_vecs = x.shape[1]
+    x_flat = x.ravel()
+    for (i, j), rows in zip(row_chunks(out.shape[0]), blocks):
+        data = rows.data if c == 1 else np.multiply(rows.data, c, dtype=dtype)
+        kernel(
+            j - i, rows.shape[1], n_vecs, rows.indptr, rows.indices, data, x_flat, out[i:j].ravel()
+        )
+    return True
 
 
 def _scaled(part: np.ndarray, c: Any) -> np.ndarray:

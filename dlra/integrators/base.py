@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from .._backend import backend_of
 from .._checks import unknown_name_error
+from ..fields import projections
 from ..fields.base import Field, as_field
 from ..linalg import RankControl, augment_basis, orthonormalize, truncate
 from ..lowrank import LowRankMatrix
@@ -49,15 +50,22 @@ class StepContext:
 
     def release(self, X: Any) -> None:
         """Forget the projected operators of basis ``X`` (the caller no longer uses it in this
-        step): the cache then no longer keeps ``X`` alive."""
-        if self.projections:
-            for key in [k for k, v in self.projections.items() if v[0] is X]:
-                del self.projections[key]
+        step): the cache then no longer keeps ``X`` alive (augmented bases that lead with ``X``
+        keep copies of its small projected operators)."""
+        projections.release(self.projections, X)
 
     # field products
     def right_left(self, t: float, A: Any, B: Any, W: Any, Z: Any) -> tuple[Any, Any]:
         self.counters.nfev += 1
         return self.field.right_left(t, A, B, W, Z)
+
+    def right_left_at(self, t: float, U: Any, S: Any, V: Any) -> tuple[Any, Any]:
+        """``(F V, Fᴴ U)`` with ``F = F(t, U S Vᴴ)`` for orthonormal bases ``U``, ``V``: one
+        evaluation, which fields sharing projections take from this step's projected operators."""
+        self.counters.nfev += 1
+        if self.projections is None:
+            return self.field.right_left_at(t, U, S, V)
+        return self.field.right_left_at(t, U, S, V, cache=self.projections)
 
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
         self.counters.nfev += 1
@@ -118,7 +126,9 @@ class StepContext:
     # linear algebra
     def orth(self, X: Any) -> tuple[Any, Any]:
         self.counters.n_qr += 1
-        return orthonormalize(X)
+        Q, R = orthonormalize(X)
+        projections.note_orthonormal(self.projections, Q)
+        return Q, R
 
     def augment(
         self, U0: Any, K: Any, drop_below: float | None = None, *, consume: bool = False
@@ -128,11 +138,16 @@ class StepContext:
         the solver owns its results (``SubstepSolver.owns_result``)."""
         self.counters.n_qr += 1
         overwrite = consume and self.substep.owns_result
-        return augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
+        U_new, U_hat = augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
+        # Û = [U₀, Ũ]: its projected operators lead with U₀'s (see dlra.fields.projections)
+        projections.note_augmented(self.projections, U0, U_hat, backend_of(U0).shape(U0)[1])
+        projections.note_orthonormal(self.projections, U_hat)
+        return U_new, U_hat
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1
         u, s, v, _ = truncate(U, S, V, control)
+        projections.note_orthonormal(self.projections, u, v)
         return LowRankMatrix(u, s, v, check=False)
 
 

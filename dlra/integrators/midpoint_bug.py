@@ -43,13 +43,13 @@ class MidpointBUG(Integrator):
         if self.config["variant"] == "3r":
             Yh = ctx.truncate(U_h, S_h, V_h, self.rank_control(Y.rank))
             U_h, S_h, V_h = Yh
-            FV, FhU = ctx.right_left(th, U_h @ S_h, V_h, V_h, U_h)
+            FV, FhU = ctx.right_left_at(th, U_h, S_h, V_h)
             _, U_hat = ctx.augment(U0, be.concat([U_h, FV], axis=1), drop)
             del FV
             _, V_hat = ctx.augment(V0, be.concat([V_h, FhU], axis=1), drop)
             del FhU
         else:
-            FV, FhU = ctx.right_left(th, U_h @ S_h, V_h, V_h, U_h)
+            FV, FhU = ctx.right_left_at(th, U_h, S_h, V_h)
             del S_h
             # each half-step basis is the leading block of its augmented basis (a copy) and is
             # not used again: it is dropped, with the projected operators cached for it and its

@@ -36,7 +36,7 @@ class ParallelBUG2(Integrator):
         t0, t1 = t, t + h
         U0, S0, V0 = Y
         US0, VS0 = U0 @ S0, V0 @ be.H(S0)
-        F0V, F0hU = ctx.right_left(t0, US0, V0, V0, U0)
+        F0V, F0hU = ctx.right_left_at(t0, U0, S0, V0)
         three = self.config["variant"] == "3r"
         if three:
             U_star, _ = ctx.orth(US0 + (h / 2) * F0V)
