@@ -1,15 +1,13 @@
 """The per-step cache of projected operators (``Xᴴ A X``) and what it knows about the bases.
 
 One integrator step (:class:`~dlra.integrators.base.StepContext`) owns a plain dict that fields
-sharing projections (:class:`~dlra.LinearField`) fill and read.  Three kinds of entries:
+sharing projections (:class:`~dlra.LinearField`) fill and read.  Two kinds of entries:
 
 * ``(field id, side, k, id(X)) → (X, value)``: the projected operator of term ``k`` on basis
   ``X`` (written and read by :meth:`LinearField.projected`);
 * ``("augmented", id(Û)) → (Û, AugmentedBasis)``: ``Û = [U₀, Ũ]`` was made by augmenting
   ``U₀``, so the projected operators of ``Û`` have ``U₀``'s as their leading block and cost only
-  the products with the new columns;
-* ``("orthonormal", id(X)) → (X,)``: ``X`` has orthonormal columns (made by an orthonormalization,
-  an augmentation or a truncation in this step), so ``Xᴴ X = I`` need not be formed.
+  the products with the new columns.
 
 Every entry holds the basis it is keyed by, so an id cannot be reused by another array while the
 cache lives; bases are never modified in place during a step.
@@ -23,9 +21,7 @@ from typing import Any
 __all__ = [
     "AugmentedBasis",
     "augmented_from",
-    "is_orthonormal",
     "note_augmented",
-    "note_orthonormal",
     "release",
 ]
 
@@ -62,21 +58,6 @@ def augmented_from(cache: dict | None, X: Any) -> AugmentedBasis | None:
     return hit[1] if hit is not None and hit[0] is X else None
 
 
-def note_orthonormal(cache: dict | None, *bases: Any) -> None:
-    """Record that each of ``bases`` has orthonormal columns."""
-    if cache is not None:
-        for X in bases:
-            cache[("orthonormal", id(X))] = (X,)
-
-
-def is_orthonormal(cache: dict | None, X: Any) -> bool:
-    """True when :func:`note_orthonormal` recorded ``X`` in this step."""
-    if cache is None:
-        return False
-    hit = cache.get(("orthonormal", id(X)))
-    return hit is not None and hit[0] is X
-
-
 def release(cache: dict | None, X: Any) -> None:
     """Forget every entry keyed by basis ``X`` (the step no longer uses it), so the cache stops
     keeping it alive.  Augmented bases that lead with ``X`` keep copies of its (small) projected
@@ -85,7 +66,7 @@ def release(cache: dict | None, X: Any) -> None:
         return
     own = [key for key, value in cache.items() if value[0] is X]
     for _, value in cache.items():
-        record = value[1] if len(value) > 1 else None
+        record = value[1]
         if isinstance(record, AugmentedBasis) and record.lead is X:
             for key in own:
                 if isinstance(key[0], int):  # (field id, side, k, id(X))

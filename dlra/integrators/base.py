@@ -126,9 +126,7 @@ class StepContext:
     # linear algebra
     def orth(self, X: Any) -> tuple[Any, Any]:
         self.counters.n_qr += 1
-        Q, R = orthonormalize(X)
-        projections.note_orthonormal(self.projections, Q)
-        return Q, R
+        return orthonormalize(X)
 
     def augment(
         self, U0: Any, K: Any, drop_below: float | None = None, *, consume: bool = False
@@ -141,13 +139,11 @@ class StepContext:
         U_new, U_hat = augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
         # Û = [U₀, Ũ]: its projected operators lead with U₀'s (see dlra.fields.projections)
         projections.note_augmented(self.projections, U0, U_hat, backend_of(U0).shape(U0)[1])
-        projections.note_orthonormal(self.projections, U_hat)
         return U_new, U_hat
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1
         u, s, v, _ = truncate(U, S, V, control)
-        projections.note_orthonormal(self.projections, u, v)
         return LowRankMatrix(u, s, v, check=False)
 
 
