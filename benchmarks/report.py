@@ -798,5 +798,7 @@ def _method_notes(plan: Any) -> str:
         "compute only the blocks with the new columns, and the F½ / F₀ evaluation of "
         "`midpoint_bug` / `parallel_bug2` takes the cached projections "
         "(`LinearField.right_left_at`); scipy CSR operators accumulate into the stage block with "
-        "scipy's own kernel (no product temporary).  Tests: `tests/perf`."
+        "scipy's own kernel (no product temporary), and numpy stage updates `y += a·x`, "
+        "`y += a·(K @ B)` go to BLAS `axpy` / `gemm` (one pass, no temporary).  "
+        "Tests: `tests/perf`, `tests/core/test_substeps.py`."
     )

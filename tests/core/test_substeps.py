@@ -173,6 +173,51 @@ def test_backend_in_place_updates(xp):
     np.testing.assert_allclose(xp.to_numpy(Y), y + 0.5 * x - 2.0 * x @ m, rtol=1e-13, atol=1e-13)
 
 
+_UPDATE_CASES = [
+    (dtype, a)
+    for dtype in (np.float32, np.float64, np.complex64, np.complex128)
+    for a in (0.5, -2, np.float64(0.25), 0.5 - 1j)
+    if np.issubdtype(dtype, np.complexfloating) or not isinstance(a, complex)
+] + [(np.int64, 3)]
+
+
+@pytest.mark.parametrize("dtype,a", _UPDATE_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "overlapping"])
+def test_numpy_in_place_updates_through_blas_and_their_fallbacks(dtype, a, layout):
+    """``add_scaled_`` / ``add_product_`` go to BLAS ``axpy`` / ``gemm`` for contiguous blocks
+    of one BLAS dtype and fall back to numpy's chunked updates otherwise (strided blocks, an
+    input overlapping ``y``, integer dtypes, scalars that would promote): the values are those of
+    the plain formula whichever path runs, and ``y`` itself is updated."""
+    be = dlra._backend.NUMPY
+    rng = np.random.default_rng(7)
+    y = (10 * rng.standard_normal((TALL, 6))).astype(dtype)
+    x = (10 * rng.standard_normal((TALL, 6))).astype(dtype)
+    m = (10 * rng.standard_normal((3, 3))).astype(dtype)
+    if layout == "strided":
+        Y, X = y[:, ::2], x[:, 1::2]
+    elif layout == "overlapping":  # x is y itself
+        Y = y[:, :3]
+        X = Y
+    else:
+        Y, X = y[:, :3].copy(), x[:, :3].copy()
+    want_scaled = Y + a * X
+    want_product = want_scaled + a * (X @ m)
+    view = Y
+    be.add_scaled_(Y, X, a)
+    eps = 0 if np.issubdtype(dtype, np.integer) else np.finfo(dtype).eps
+    assert Y is view
+    np.testing.assert_allclose(
+        Y, want_scaled.astype(dtype), rtol=0, atol=50 * eps * np.abs(want_scaled).max()
+    )
+    if layout == "overlapping":  # x is y, updated above
+        X = Y
+        want_product = Y + a * (Y @ m)
+    be.add_product_(Y, X, m, a)
+    np.testing.assert_allclose(
+        Y, want_product.astype(dtype), rtol=0, atol=50 * eps * np.abs(want_product).max()
+    )
+
+
 def test_backend_set_product_may_write_into_its_own_input(xp):
     """``y ← left @ small`` where ``y`` is columns of ``left``, across several row chunks: every
     chunk's product is taken from the input before it is overwritten."""
