@@ -136,7 +136,9 @@ class Campaign:
         times = time_interleaved(
             steps,
             problem.backend,
-            max_rounds=3 if large else 20,
+            # small steps are timed in up to 100 rounds (the budget ends the rounds of the
+            # larger ones): a minimum over more rounds is less at the mercy of a busy host
+            max_rounds=3 if large else 100,
             budget=self.plan.budget,
         )
         for res in results:

@@ -93,7 +93,7 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     first = _cholesky_pass(be, x)
     if first is None:
         return None
-    q1, r1 = first
+    q1, r1, _ = first
     r2 = _near_identity_factor(be, q1)
     if r2 is None:
         return None
@@ -101,13 +101,14 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
     return _times_upper(be, q1, _triangular_inverse(be, r2), overwrite=True), r2 @ r1
 
 
-def _cholesky_pass(be: Backend, x: Any, *, overwrite: bool = False) -> tuple[Any, Any] | None:
-    """``(x R⁻¹, R)`` with ``RᴴR = xᴴx`` (in the buffer of ``x`` when ``overwrite``), or None
-    when the Gram matrix is not numerically positive definite."""
+def _cholesky_pass(be: Backend, x: Any, *, overwrite: bool = False) -> tuple[Any, Any, Any] | None:
+    """``(x R⁻¹, R, R⁻¹)`` with ``RᴴR = xᴴx`` (in the buffer of ``x`` when ``overwrite``), or
+    None when the Gram matrix is not numerically positive definite."""
     r = be.cholesky_upper(be.H(x) @ x)
     if r is None:
         return None
-    return _times_upper(be, x, _triangular_inverse(be, r), overwrite=overwrite), r
+    r_inv = _triangular_inverse(be, r)
+    return _times_upper(be, x, r_inv, overwrite=overwrite), r, r_inv
 
 
 def _near_identity_factor(be: Backend, q: Any) -> Any | None:
@@ -187,11 +188,11 @@ def augment_basis(
         if n >= _HOUSEHOLDER_ROWS and n >= 4 * p:
             first = _cholesky_pass(be, w, overwrite=True)
             if first is not None:
-                w, r_done = first
+                w, r_done, r_done_inv = first
                 be.add_product_(w, u0, uh @ w, -1.0)
                 r2 = _near_identity_factor(be, w)
                 if r2 is not None:
-                    return _augment_finish(be, u0, w, r2, r_done, scale, drop_below)
+                    return _augment_finish(be, u0, w, r2, r_done, r_done_inv, scale, drop_below)
         # the general path: project once more (again, after the failed fast path's second pass)
         be.add_product_(w, u0, uh @ w, -1.0)
     else:
@@ -221,11 +222,22 @@ def _kept_directions(
 ) -> int:
     """How many directions of a residual with singular values ``sigma`` stand above the noise
     level (relative to ``scale = ‖k‖``) — at most ``n − r``."""
-    eps = be.eps(sigma.dtype)
-    noise = max(n, p) * eps if drop_below is None else max(float(drop_below), max(n, p) * eps)
+    noise = _noise_level(be, sigma.dtype, n, p, drop_below)
     sig = be.to_numpy(sigma)
     keep = int((sig > noise * scale).sum()) if scale > 0 else 0
     return min(keep, n - r)
+
+
+def _all_directions_kept(be: Backend, r2_inv: Any, r1_inv: Any, noise: float) -> bool:
+    """True when ``σ_min(R2 R1) ≥ 1 / (‖R2⁻¹‖_F ‖R1⁻¹‖_F)`` is at least twice ``noise``, so no
+    singular value of ``R2 R1`` falls below it (False for NaN)."""
+    return be.norm(r2_inv) * be.norm(r1_inv) * noise < 0.5
+
+
+def _noise_level(be: Backend, dtype: Any, n: int, p: int, drop_below: float | None) -> float:
+    """The relative singular value below which a residual's direction is rounding noise."""
+    eps = be.eps(dtype)
+    return max(n, p) * eps if drop_below is None else max(float(drop_below), max(n, p) * eps)
 
 
 def _augment_finish(
@@ -234,21 +246,29 @@ def _augment_finish(
     q1: Any,
     r2: Any,
     r1: Any,
+    r1_inv: Any,
     scale: float,
     drop_below: float | None,
 ) -> tuple[Any, Any]:
     """Last step of the fast path: ``q1 R2⁻¹``, rotated to the kept directions (the singular
     directions of the residual's factor ``R2 R1`` above the noise level), written straight into
-    the trailing columns of ``u_hat = [u0, ·]``."""
+    the trailing columns of ``u_hat = [u0, ·]``.
+
+    The SVD of ``R2 R1`` is skipped when no direction can be dropped: ``σ_min(R2 R1) ≥
+    1 / (‖R2⁻¹‖_F ‖R1⁻¹‖_F)`` at twice the noise level or more means every direction is kept,
+    unrotated, exactly as after the SVD."""
     n, r = be.shape(u0)
     p = be.shape(q1)[1]
-    pmat, sigma, _ = be.svd(r2 @ r1)
-    keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
-    if keep == 0:
-        return be.zeros((n, 0), like=u0), u0
     final = _triangular_inverse(be, r2)
-    if keep < p:
-        final = final @ pmat[:, :keep]
+    noise = _noise_level(be, r2.dtype, n, p, drop_below) * scale
+    keep = p
+    if not (scale > 0 and p <= n - r and _all_directions_kept(be, final, r1_inv, noise)):
+        pmat, sigma, _ = be.svd(r2 @ r1)
+        keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
+        if keep == 0:
+            return be.zeros((n, 0), like=u0), u0
+        if keep < p:
+            final = final @ pmat[:, :keep]
     u_hat = be.empty((n, r + keep), like=u0)  # every column is written below
     u_hat[:, :r] = u0
     be.set_product_(u_hat[:, r:], q1, final)

@@ -10,6 +10,7 @@ identical factors and ranks after every step.
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 
 import torch
@@ -44,6 +45,11 @@ def worker(rank: int, world: int, port: int, steps: int) -> None:
     # every process reaches this point before any tears gloo down: without the barrier one
     # process may destroy the group while the other still talks to it (an abort at exit)
     dist.barrier()
+    # drop what holds gloo work objects (DDP's reducer, the optimizer's pending reductions)
+    # while the interpreter is fully alive: freed during interpreter shutdown instead, a gloo
+    # thread can still be attached to them and the process aborts (SIGABRT at exit)
+    del ddp, opt, model
+    gc.collect()
     dist.destroy_process_group()
 
 

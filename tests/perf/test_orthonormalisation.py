@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+import dlra
 from dlra import linalg
 from dlra.linalg import augment_basis, orthonormalize
 
@@ -169,6 +170,38 @@ def test_augment_basis_fast_path(case, monkeypatch):
     assert defect(U_hat) <= (GOAL if dtype != np.float32 else 100 * eps)
     resid = K - U_hat @ (U_hat.conj().T @ K)
     assert np.linalg.norm(resid) <= 100 * eps * np.linalg.norm(K)
+
+
+@pytest.mark.parametrize("case", ["generic", "graded", "complex", "float32"])
+def test_augment_basis_skips_the_svd_only_when_nothing_can_be_dropped(case, monkeypatch):
+    """The fast path skips the SVD of R2 R1 when a lower bound of its smallest singular value
+    clears the noise level: the result is then bit for bit the one the SVD gives (all directions
+    kept, no rotation).  With a drop level that some directions fall below, the SVD runs and
+    drops them."""
+    n, r, p = 4096, 6, 10
+    complex_ = case == "complex"
+    dtype = np.float32 if case == "float32" else (np.complex128 if complex_ else np.float64)
+    U0 = block(n, r, 1.0, complex_=complex_, seed=12).astype(dtype)
+    K = block(n, p, 1e4 if case == "graded" else 1.0, complex_=complex_, seed=13).astype(dtype)
+    svds = []
+    numpy_backend = type(dlra._backend.NUMPY)
+    original_svd = numpy_backend.svd
+    monkeypatch.setattr(
+        numpy_backend, "svd", lambda self, x: svds.append(x.shape) or original_svd(self, x)
+    )
+    skipped = augment_basis(U0, K)
+    assert svds == [] and skipped[0].shape[1] == p
+    monkeypatch.setattr(linalg, "_all_directions_kept", lambda *args: False)
+    with_svd = augment_basis(U0, K)
+    assert svds == [(p, p)]
+    assert np.array_equal(skipped[1], with_svd[1])
+    monkeypatch.undo()
+    # K's singular values are 10^(-4j/(p-1)) (graded) or 1: a drop level of 1e-2 removes some
+    # graded directions, and the SVD decides which
+    dropped_new, dropped_hat = augment_basis(U0, K, drop_below=1e-2)
+    sigma = np.linalg.svd(K, compute_uv=False)
+    assert dropped_new.shape[1] == int((sigma > 1e-2 * np.linalg.norm(K)).sum())
+    assert defect(dropped_hat.astype(complex)) <= 100 * float(np.finfo(dtype).eps)
 
 
 @pytest.mark.parametrize("overwrite_k", [False, True])
