@@ -104,9 +104,10 @@ class RK4(_Stepping):
         tau = (t1 - t0) / self.steps
         h = sign * tau
         x = x0 if overwrite_x0 else be.copy(x0)
-        k = be.zeros(be.shape(x), like=x)
-        stage = be.zeros(be.shape(x), like=x)
-        acc = be.zeros(be.shape(x), like=x)
+        # every entry is written before it is read: k is zeroed per stage, acc and stage copy x
+        k = be.empty(be.shape(x), like=x)
+        stage = be.empty(be.shape(x), like=x)
+        acc = be.empty(be.shape(x), like=x)
         for j in range(self.steps):
             t = t0 + j * tau
             acc[...] = x
