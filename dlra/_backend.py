@@ -39,7 +39,7 @@ _BLAS_TYPES = frozenset("fdFD")
 def _blas_ready(y: np.ndarray, a: Any, x: np.ndarray) -> bool:
     """True when ``y (+)= a · f(x)`` may go to a BLAS routine working in ``y``: 2-D C-contiguous
     blocks of one BLAS dtype, a scalar that does not promote it, no overlap, sizes within the
-    32-bit integers of the BLAS interface."""
+    32-bit integers of the BLAS interface and not empty (scipy's wrappers reject empty arrays)."""
     return (
         y.ndim == 2
         and x.ndim == 2
@@ -48,6 +48,7 @@ def _blas_ready(y: np.ndarray, a: Any, x: np.ndarray) -> bool:
         and y.flags.c_contiguous
         and x.flags.c_contiguous
         and y.flags.writeable
+        and 0 < min(y.size, x.size)
         and max(y.size, x.size) < 2**31
         and isinstance(a, (int, float, complex, np.number))
         and np.result_type(y.dtype, a) == y.dtype

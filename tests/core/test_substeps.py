@@ -218,6 +218,19 @@ def test_numpy_in_place_updates_through_blas_and_their_fallbacks(dtype, a, layou
     )
 
 
+@pytest.mark.parametrize(
+    "y_shape,left_shape,small_shape",
+    [((50, 0), (50, 3), (3, 0)), ((50, 3), (50, 0), (0, 3)), ((0, 3), (0, 2), (2, 3))],
+)
+def test_numpy_in_place_updates_of_empty_blocks(y_shape, left_shape, small_shape):
+    be = dlra._backend.NUMPY
+    y, left, small = np.ones(y_shape), np.ones(left_shape), np.ones(small_shape)
+    be.add_product_(y, left, small, 0.5)
+    np.testing.assert_array_equal(y, np.ones(y_shape) + 0.5 * (left @ small))
+    be.add_scaled_(y, np.ones(y_shape), 0.5)
+    np.testing.assert_array_equal(y, np.ones(y_shape) + 0.5 * (left @ small) + 0.5)
+
+
 def test_backend_set_product_may_write_into_its_own_input(xp):
     """``y ← left @ small`` where ``y`` is columns of ``left``, across several row chunks: every
     chunk's product is taken from the input before it is overwritten."""
