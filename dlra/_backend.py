@@ -416,6 +416,8 @@ def backend_of(*arrays: Any, names: tuple[str, ...] | None = None) -> Backend:
     Raises ``TypeError`` naming the arguments when numpy and torch arrays are mixed.
     ``names`` (same length as ``arrays``) is used for the message only.
     """
+    if len(arrays) == 1 and type(arrays[0]) is np.ndarray:  # the common call, without the loop
+        return NUMPY
     kinds: dict[str, str] = {}
     for i, x in enumerate(arrays):
         k = _kind(x)
