@@ -3,6 +3,7 @@ processes after every step, and the same result as one process on the full batch
 
 from __future__ import annotations
 
+import gc
 import socket
 
 import pytest
@@ -115,7 +116,13 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
             _train(name, ddp, xs, ys, on_step=compare)
             if rank == 0:
                 out[name] = (mismatches, _flat_state(model)[0], _weights(model))
+            del ddp, model, compare
+        dist.barrier()  # every process is done before any tears gloo down
     finally:
+        # gloo work objects freed during interpreter shutdown abort the process now and then
+        # (SIGABRT at exit): free them while the interpreter is fully alive, as in
+        # examples/torch_bridge/ddp.py
+        gc.collect()
         dist.destroy_process_group()
 
 
