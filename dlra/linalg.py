@@ -163,7 +163,8 @@ def augment_basis(
     ``R1⁻¹`` amplified of the rounding left in ``range(u0)`` — and orthonormalize by the second
     factor ``R2``, which lies within ``1 ± 1/2`` of the identity (checked), so the result is
     orthonormal and orthogonal to ``u0`` to round-off with no further pass.  The dropped
-    directions come from the SVD of the small ``R2 R1``; the rotation to the kept ones is folded
+    directions come from the SVD of the small ``R2 R1`` (skipped when a lower bound of its
+    smallest singular value shows that none can be dropped); the rotation to the kept ones is folded
     into the last product, which writes straight into ``u_hat``.  Cost ``O(n (r + p) p)``: four
     products with ``u0``, two Gram products, two triangular products.  Short residuals, residuals
     too ill-conditioned for Cholesky factors (the checks fail) and arrays that must not be updated
