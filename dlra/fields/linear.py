@@ -134,7 +134,7 @@ class LinearField(Field):
             out = _accumulate(be, out, opa.apply(A @ small), self.coefficient(k, t))
         G = self._source(t)
         if G is not None:
-            out = out + G.U @ (G.S @ (be.H(G.V) @ W))
+            out = out + _source_right(be, G, W)
         return out
 
     def left(self, t: float, A: Any, B: Any, Z: Any) -> Any:
@@ -146,7 +146,7 @@ class LinearField(Field):
             out = _accumulate(be, out, opb.apply_conj(B @ small), _conj(self.coefficient(k, t)))
         G = self._source(t)
         if G is not None:
-            out = out + G.V @ (be.H(G.S) @ (be.H(G.U) @ Z))
+            out = out + _source_left(be, G, Z)
         return out
 
     def galerkin(self, t: float, A: Any, B: Any, Z: Any, W: Any) -> Any:
@@ -185,8 +185,8 @@ class LinearField(Field):
             FhU = _accumulate(be, FhU, opb.apply_conj(V @ small), _conj(c))
         G = self._source(t)
         if G is not None:
-            FV = FV + G.U @ (G.S @ (be.H(G.V) @ V))
-            FhU = FhU + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
+            FV = FV + _source_right(be, G, V)
+            FhU = FhU + _source_left(be, G, U)
         return FV, FhU
 
     # -- substep flows with projected operators precomputed ---------------------------------------
@@ -208,7 +208,7 @@ class LinearField(Field):
         def rhs(t: float, K: Any) -> Any:
             out = linear(t, K)
             G = self._source(t)
-            return out if G is None else out + G.U @ (G.S @ (be.H(G.V) @ V))
+            return out if G is None else out + _source_right(be, G, V)
 
         def rhs_into(t: float, K: Any, out: Any, alpha: Any) -> None:
             for k, (opa, _) in enumerate(self.terms):
@@ -250,7 +250,7 @@ class LinearField(Field):
         def rhs(t: float, L: Any) -> Any:
             out = linear(t, L)
             G = self._source(t)
-            return out if G is None else out + G.V @ (be.H(G.S) @ (be.H(G.U) @ U))
+            return out if G is None else out + _source_left(be, G, U)
 
         def rhs_into(t: float, L: Any, out: Any, alpha: Any) -> None:
             for k, (_, opb) in enumerate(self.terms):
@@ -318,19 +318,15 @@ class LinearField(Field):
             if hit is not None and hit[0] is X:
                 return hit[1]
         be = backend_of(X)
-        value = self._projected_by_blocks(side, k, op, X, cache)
-        if value is None and side == "left":
-            value = op.sandwich(X)
-        elif value is None and not op.is_complex:
-            value = be.H(op.sandwich(X))  # Xᴴ Aᵀ X = (Xᴴ A X)ᴴ for a real A
-        elif value is None:
-            value = be.H(X) @ op.apply_transpose(X)
+        value = self._projected_by_blocks(be, side, k, op, X, cache)
+        if value is None:
+            value = _projected_in_full(be, side, op, X)
         if cache is not None:
             cache[key] = (X, value)
         return value
 
     def _projected_by_blocks(
-        self, side: str, k: int, op: Operator, X: Any, cache: dict | None
+        self, be: Any, side: str, k: int, op: Operator, X: Any, cache: dict | None
     ) -> Any | None:
         """``Xᴴ M X`` (``M = Aₖ`` on the left, ``Bₖᵀ`` on the right) for an augmented basis
         ``X = [X₀, X̃]`` whose ``X₀ᴴ M X₀`` is known in this step: only the blocks with the new
@@ -344,7 +340,6 @@ class LinearField(Field):
         lead = record.lead_projection(cache, id(self), side, k)
         if lead is None:
             return None
-        be = backend_of(X)
         r = record.width
         head, new = X[:, :r], X[:, r:]
         if side == "left":
@@ -445,6 +440,25 @@ def _accumulate(be: Any, out: Any, term: Any, c: Any, owned: bool = True) -> Any
         out += term
         return out
     return out + term
+
+
+def _projected_in_full(be: Any, side: str, op: Operator, X: Any) -> Any:
+    """``Xᴴ A X`` (``side="left"``) or ``Xᴴ Aᵀ X`` (``side="right"``) from all columns of ``X``."""
+    if side == "left":
+        return op.sandwich(X)
+    if not op.is_complex:
+        return be.H(op.sandwich(X))  # Xᴴ Aᵀ X = (Xᴴ A X)ᴴ for a real A
+    return be.H(X) @ op.apply_transpose(X)
+
+
+def _source_right(be: Any, G: Any, W: Any) -> Any:
+    """``G W`` for the low-rank source ``G = U_G S_G V_Gᴴ``."""
+    return G.U @ (G.S @ (be.H(G.V) @ W))
+
+
+def _source_left(be: Any, G: Any, Z: Any) -> Any:
+    """``Gᴴ Z`` for the low-rank source ``G = U_G S_G V_Gᴴ``."""
+    return G.V @ (be.H(G.S) @ (be.H(G.U) @ Z))
 
 
 def _conj(c: Any) -> Any:
