@@ -275,8 +275,8 @@ of `benchmarks/run_benchmarks.py` (regenerate this page with
 | versions | dlra {env.get("dlra")}, Python {env.get("python")}, numpy {env.get("numpy")}, scipy {env.get("scipy")}, torch {env.get("torch")} |
 | wall time of the run | {env.get("duration_s", 0) / 60:.1f} min |{remeasured}
 
-Timings are the minimum over repeated steps from the same state (at least two; at n ≥ 2^19 exactly
-two) — the machine is shared, and the minimum is the least disturbed run.  Every step uses RK4
+Timings are the minimum over repeated steps from the same state (at least two; at n ≥ 2^19 two or
+three, as the time budget allows; the counts are in `results.json`) — the machine is shared, and the minimum is the least disturbed run.  Every step uses RK4
 substeps (the default) except the rows marked `lsrk4` (`dlra.LowStorageRK4`); `adaptive_bug` runs with `rtol = 1e-8`, which keeps the rank of the
 benchmark states.  Initial states have random orthonormal factors and singular values
 10^(−3j/r); problems: `benchmarks/problems.py`."""
