@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import Backend, backend_of
+from ._backend import Backend, backend_of, lapack_function
 
 __all__ = [
     "RankControl",
@@ -39,10 +39,7 @@ def _triangular_inverse(be: Backend, r: Any) -> Any:
     """``R⁻¹`` of a small upper-triangular ``R`` (k × k)."""
     if be.name == "torch":
         return be.torch.linalg.solve_triangular(r, be.eye(r.shape[0], like=r), upper=True)
-    from scipy.linalg import lapack
-
-    (trtri,) = lapack.get_lapack_funcs(("trtri",), (r,))
-    inv, info = trtri(r, lower=0)
+    inv, info = lapack_function("trtri", r.dtype)(r, lower=0)
     if info != 0:  # pragma: no cover - a Cholesky factor has a positive diagonal
         import scipy.linalg
 
