@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -255,6 +256,44 @@ class NumpyBackend(Backend):
         for i, j in row_chunks(y.shape[0]):
             y[i:j] += a * x[i:j]
 
+    def scaled_adder(self, *blocks: Any) -> Callable[[Any, Any, Any], None]:
+        """A function ``add(y, x, a)``: ``y += a·x`` for ``y``, ``x`` among ``blocks``, the caller's
+        own working blocks (no two overlap).  When they are all C-contiguous blocks of one BLAS
+        dtype, the checks of :meth:`add_scaled_` are made once here and ``add`` calls BLAS
+        ``axpy`` directly (Python scalars only; anything else goes to :meth:`add_scaled_`)."""
+        first = blocks[0]
+        dtype = first.dtype
+        ready = (
+            dtype.char in _BLAS_TYPES
+            and 0 < first.size < 2**31
+            and all(
+                type(b) is np.ndarray
+                and b.ndim == 2
+                and b.dtype == dtype
+                and b.shape == first.shape
+                and b.flags.c_contiguous
+                and b.flags.writeable
+                for b in blocks
+            )
+            and not any(
+                np.may_share_memory(a, b) for i, a in enumerate(blocks) for b in blocks[i + 1 :]
+            )
+        )
+        if not ready:
+            return self.add_scaled_
+        axpy = _blas_function("axpy", dtype)
+        complex_ok = dtype.kind == "c"
+        add_scaled_ = self.add_scaled_
+
+        def add(y: np.ndarray, x: np.ndarray, a: Any) -> None:
+            kind = type(a)
+            if a != 1 and (kind is float or (kind is complex and complex_ok)):
+                axpy(x.reshape(-1), y.reshape(-1), a=a)  # contiguous y: updated in place
+            else:
+                add_scaled_(y, x, a)
+
+        return add
+
     def add_product_(
         self, y: np.ndarray, left: np.ndarray, small: np.ndarray, a: Any = 1.0
     ) -> None:
@@ -407,6 +446,10 @@ class TorchBackend(Backend):
     def add_scaled_(self, y: Any, x: Any, a: Any = 1.0) -> None:
         """``y += a·x`` in place (no temporary)."""
         y.add_(x, alpha=a)
+
+    def scaled_adder(self, *blocks: Any) -> Callable[[Any, Any, Any], None]:
+        """``add(y, x, a)``: ``y += a·x`` (:meth:`add_scaled_`; nothing to check once on torch)."""
+        return self.add_scaled_
 
     def add_product_(self, y: Any, left: Any, small: Any, a: Any = 1.0) -> None:
         """``y += a·(left @ small)`` in place (``addmm_``, no temporary)."""

@@ -108,6 +108,7 @@ class RK4(_Stepping):
         k = be.empty(be.shape(x), like=x)
         stage = be.empty(be.shape(x), like=x)
         acc = be.empty(be.shape(x), like=x)
+        add = be.scaled_adder(x, k, stage, acc)  # y += a·x among these four, checked once
         for j in range(self.steps):
             t = t0 + j * tau
             acc[...] = x
@@ -120,10 +121,10 @@ class RK4(_Stepping):
             ):
                 k[...] = 0
                 accumulate_rhs(flow, t + c * tau, arg, k, 1.0)
-                be.add_scaled_(acc, k, h * w)
+                add(acc, k, h * w)
                 if a:
                     stage[...] = x
-                    be.add_scaled_(stage, k, h * a)
+                    add(stage, k, h * a)
                     arg = stage
             x, acc = acc, x
         return x

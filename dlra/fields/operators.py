@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import NUMPY, backend_of, is_torch_tensor, row_chunks
+from .._backend import NUMPY, _scalar_keeps, backend_of, is_torch_tensor, row_chunks
 
 __all__ = ["Operator", "as_operator"]
 
@@ -309,7 +309,7 @@ def _csr_accumulate_chunks(blocks: list[Any], x: np.ndarray, out: np.ndarray, c:
     kernel = _csr_kernel()
     if kernel is None:
         return False
-    if c != 1 and np.result_type(dtype, c) != dtype:
+    if c != 1 and not (dtype.char in "fdFD" and _scalar_keeps(dtype, c)):
         return False
     # the blocks are slices of one CSR matrix: one dtype, one index type
     first = blocks[0]

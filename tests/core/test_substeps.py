@@ -218,6 +218,72 @@ def test_numpy_in_place_updates_through_blas_and_their_fallbacks(dtype, a, layou
     )
 
 
+@pytest.mark.parametrize("dtype,a", _UPDATE_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "overlapping"])
+def test_numpy_scaled_adder_checks_once_and_falls_back(dtype, a, layout):
+    """``scaled_adder(*blocks)`` (the RK4 stage sums): BLAS ``axpy`` without per-call checks for
+    contiguous, non-overlapping blocks of one BLAS dtype, ``add_scaled_`` for anything else; the
+    values are those of ``y + a·x`` either way and ``y`` itself is updated."""
+    be = dlra._backend.NUMPY
+    rng = np.random.default_rng(11)
+    y = (10 * rng.standard_normal((TALL, 6))).astype(dtype)
+    x = (10 * rng.standard_normal((TALL, 6))).astype(dtype)
+    if layout == "strided":
+        Y, X = y[:, ::2], x[:, 1::2]
+    elif layout == "overlapping":
+        Y, X = y[:, :3], y[:, 1:4]
+    else:
+        Y, X = y[:, :3].copy(), x[:, :3].copy()
+    add = be.scaled_adder(Y, X)
+    blas = layout == "contiguous" and not np.issubdtype(dtype, np.integer)
+    assert (add != be.add_scaled_) == blas  # bound methods compare equal, not identical
+    want = Y + a * X
+    view = Y
+    add(Y, X, a)
+    assert Y is view
+    eps = 0 if np.issubdtype(dtype, np.integer) else np.finfo(dtype).eps
+    np.testing.assert_allclose(Y, want.astype(dtype), rtol=0, atol=50 * eps * np.abs(want).max())
+
+
+def test_numpy_small_factorizations_through_lapack():
+    """``cholesky_upper`` / ``svd`` call LAPACK directly: ``RᴴR = g`` with R upper triangular
+    (None for a matrix that is not positive definite), ``P diag(s) Qh = x`` with orthonormal
+    factors, for real and complex, single and double precision, and the empty case."""
+    be = dlra._backend.NUMPY
+    rng = np.random.default_rng(12)
+    for dtype in (np.float32, np.float64, np.complex64, np.complex128):
+        x = rng.standard_normal((7, 5)).astype(dtype)
+        if np.issubdtype(dtype, np.complexfloating):
+            x = x + 1j * rng.standard_normal((7, 5)).astype(dtype)
+        tol = 100 * np.finfo(dtype).eps
+        g = x.conj().T @ x
+        r = be.cholesky_upper(g)
+        assert r.dtype == dtype
+        np.testing.assert_array_equal(r, np.triu(r))
+        np.testing.assert_allclose(r.conj().T @ r, g, rtol=0, atol=tol * np.abs(g).max())
+        assert be.cholesky_upper(-g) is None
+        p, s, qh = be.svd(x)
+        assert p.shape == (7, 5) and s.shape == (5,) and qh.shape == (5, 5)
+        np.testing.assert_allclose((p * s) @ qh, x, rtol=0, atol=tol * np.abs(x).max())
+        np.testing.assert_allclose(p.conj().T @ p, np.eye(5), rtol=0, atol=tol)
+    assert be.svd(np.zeros((0, 3)))[1].shape == (0,)
+
+
+def test_numpy_set_product_of_one_chunk_into_columns():
+    """``set_product_`` of a single row chunk writes straight into a strided target (the trailing
+    columns of an augmented basis) and leaves the other columns alone."""
+    be = dlra._backend.NUMPY
+    rng = np.random.default_rng(13)
+    n = 40
+    assert len(dlra._backend.row_chunks(n)) == 1
+    out = rng.standard_normal((n, 5))
+    lead = out[:, :2].copy()
+    left, small = rng.standard_normal((n, 3)), rng.standard_normal((3, 3))
+    be.set_product_(out[:, 2:], left, small)
+    np.testing.assert_allclose(out[:, 2:], left @ small, rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(out[:, :2], lead)
+
+
 @pytest.mark.parametrize(
     "y_shape,left_shape,small_shape",
     [((50, 0), (50, 3), (3, 0)), ((50, 3), (50, 0), (0, 3)), ((0, 3), (0, 2), (2, 3))],
