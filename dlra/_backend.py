@@ -135,6 +135,23 @@ class NumpyBackend(Backend):
     def H(self, x: np.ndarray) -> np.ndarray:
         return x.conj().T if np.iscomplexobj(x) else x.T
 
+    def gram(self, x: np.ndarray) -> np.ndarray:
+        """``xᴴ x``.  Small real blocks (at most 24 columns, 32 768 entries) by BLAS ``gemm``
+        called directly: numpy sends ``x.T @ x`` to ``syrk``, which OpenBLAS runs 2–3× slower
+        than ``gemm`` at these sizes (1024 × 8: 9.1 against 3.7 µs; from 4096 × 16 on ``syrk``
+        is the faster, measured 2026-11-24).  The result is symmetric up to round-off."""
+        if (
+            type(x) is np.ndarray
+            and x.ndim == 2
+            and x.dtype.char in "fd"
+            and 0 < x.shape[1] <= 24
+            and x.size <= 32768
+            and x.flags.c_contiguous
+        ):
+            xt = x.T  # Fortran-ordered k × n: gemm reads it in place
+            return _blas_function("gemm", x.dtype)(1.0, xt, xt, trans_b=1)
+        return self.H(x) @ x
+
     def conj(self, x: np.ndarray) -> np.ndarray:
         return x.conj() if np.iscomplexobj(x) else x
 
@@ -450,6 +467,10 @@ class TorchBackend(Backend):
     def scaled_adder(self, *blocks: Any) -> Callable[[Any, Any, Any], None]:
         """``add(y, x, a)``: ``y += a·x`` (:meth:`add_scaled_`; nothing to check once on torch)."""
         return self.add_scaled_
+
+    def gram(self, x: Any) -> Any:
+        """``xᴴ x``."""
+        return self.H(x) @ x
 
     def add_product_(self, y: Any, left: Any, small: Any, a: Any = 1.0) -> None:
         """``y += a·(left @ small)`` in place (``addmm_``, no temporary)."""

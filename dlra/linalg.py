@@ -101,7 +101,7 @@ def _cholesky_qr2(x: Any, be: Backend) -> tuple[Any, Any] | None:
 def _cholesky_pass(be: Backend, x: Any, *, overwrite: bool = False) -> tuple[Any, Any, Any] | None:
     """``(x R⁻¹, R, R⁻¹)`` with ``RᴴR = xᴴx`` (in the buffer of ``x`` when ``overwrite``), or
     None when the Gram matrix is not numerically positive definite."""
-    r = be.cholesky_upper(be.H(x) @ x)
+    r = be.cholesky_upper(be.gram(x))
     if r is None:
         return None
     r_inv = _triangular_inverse(be, r)
@@ -111,7 +111,7 @@ def _cholesky_pass(be: Backend, x: Any, *, overwrite: bool = False) -> tuple[Any
 def _near_identity_factor(be: Backend, q: Any) -> Any | None:
     """The Cholesky factor of ``qᴴq`` when that lies within 1/2 of the identity (a factor within
     ``1 ± 1/2`` of it, safe to invert), else None."""
-    g = be.H(q) @ q
+    g = be.gram(q)
     # `not (d <= 0.5)` also rejects NaN (from non-finite input or overflow)
     if not be.norm(g - be.eye(g.shape[0], like=g)) <= 0.5:
         return None

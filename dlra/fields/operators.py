@@ -151,6 +151,8 @@ class Operator:
         a, _ = self._pair(x)
         if self.kind == "linear_operator":
             return _as_dtype(a.matmat(x), x)
+        if self.kind == "sparse":
+            return _csr_product(a, x)
         return a @ x
 
     def apply_adjoint(self, x: Any) -> Any:
@@ -160,6 +162,8 @@ class Operator:
         a, ah = self._pair(x)
         if self.kind == "linear_operator":
             return _as_dtype(a.rmatmat(x), x)
+        if self.kind == "sparse":
+            return _csr_product(ah, x)
         return ah @ x
 
     def apply_transpose(self, x: Any) -> Any:
@@ -292,7 +296,20 @@ def _csr_kernel() -> Callable[..., None] | None:
         return None
 
 
-def _csr_accumulate_chunks(blocks: list[Any], x: np.ndarray, out: np.ndarray, c: Any) -> bool:
+def _csr_product(a: Any, x: Any) -> Any:
+    """``a @ x`` for a CSR matrix ``a`` in the dtype of ``x`` (:meth:`Operator._pair`): scipy's
+    kernel into a zeroed block (what ``csr @ dense`` does, without its per-call dispatch, about
+    5 µs), for 2-D numpy blocks; the public product for anything else."""
+    if type(x) is np.ndarray and x.ndim == 2 and x.shape[0] == a.shape[1] and x.size > 0:
+        out = np.zeros((a.shape[0], x.shape[1]), dtype=x.dtype)
+        if _csr_accumulate_chunks([a], np.ascontiguousarray(x), out, 1.0, chunked=False):
+            return out
+    return a @ x
+
+
+def _csr_accumulate_chunks(
+    blocks: list[Any], x: np.ndarray, out: np.ndarray, c: Any, *, chunked: bool = True
+) -> bool:
     """``out[rows] += c · (block @ x)`` for the CSR row blocks of :meth:`Operator._row_blocks`
     with scipy's kernel accumulating straight into ``out``: no product temporary, no extra pass
     to add it, none of ``csr @ dense``'s per-call checks.  ``c ≠ 1`` scales the block's nonzeros
@@ -321,7 +338,8 @@ def _csr_accumulate_chunks(blocks: list[Any], x: np.ndarray, out: np.ndarray, c:
         return False
     n_vecs = x.shape[1]
     x_flat = x.ravel()
-    for (i, j), rows in zip(row_chunks(out.shape[0]), blocks):
+    ranges = row_chunks(out.shape[0]) if chunked else ((0, out.shape[0]),)
+    for (i, j), rows in zip(ranges, blocks):
         data = rows.data if c == 1 else np.multiply(rows.data, c, dtype=dtype)
         kernel(
             j - i, rows.shape[1], n_vecs, rows.indptr, rows.indices, data, x_flat, out[i:j].ravel()

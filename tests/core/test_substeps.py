@@ -161,6 +161,29 @@ def test_operator_accumulate(kind, conj):
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "one column"])
+def test_sparse_operator_products_equal_scipys(dtype, layout):
+    """``apply`` / ``apply_adjoint`` / ``small`` of a CSR operator (scipy's kernel called
+    directly) give exactly scipy's ``csr @ dense``, for contiguous and strided blocks."""
+    rng = np.random.default_rng(21)
+    n = 50
+    M = laplacian(n) + sp.diags(rng.standard_normal(n - 2), 2, format="csr")
+    if np.issubdtype(dtype, np.complexfloating):
+        M = M + 1j * sp.diags(rng.standard_normal(n), format="csr")
+    block = rng.standard_normal((n, 6)).astype(dtype)
+    x = {"contiguous": block[:, :3].copy(), "strided": block[:, ::2], "one column": block[:, :1]}[
+        layout
+    ]
+    op = as_operator(M, "A")
+    a = M.astype(dtype)
+    np.testing.assert_array_equal(op.apply(x), a @ x)
+    np.testing.assert_array_equal(op.apply_adjoint(x), a.conj().T.tocsr() @ x)
+    assert op.apply(x).dtype == dtype
+    y = np.ascontiguousarray(x[::-1])
+    np.testing.assert_allclose(op.small(y, x), y.conj().T @ (a @ x), rtol=1e-5, atol=1e-5)
+
+
 def test_backend_in_place_updates(xp):
     rng = np.random.default_rng(3)
     y = rng.standard_normal((TALL, 3))
@@ -267,6 +290,25 @@ def test_numpy_small_factorizations_through_lapack():
         np.testing.assert_allclose((p * s) @ qh, x, rtol=0, atol=tol * np.abs(x).max())
         np.testing.assert_allclose(p.conj().T @ p, np.eye(5), rtol=0, atol=tol)
     assert be.svd(np.zeros((0, 3)))[1].shape == (0,)
+
+
+@pytest.mark.parametrize("shape", [(1024, 8), (300, 24), (4096, 16), (50, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_gram_matrix(xp, shape, dtype):
+    """``Backend.gram(x) = xᴴx`` to round-off, through BLAS ``gemm`` (small real numpy blocks),
+    numpy's product or torch's, for contiguous and strided blocks."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal(shape).astype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        x = x + 1j * rng.standard_normal(shape)
+    want = x.conj().T @ x
+    tol = 50 * shape[0] * np.finfo(dtype).eps * np.abs(want).max()
+    for block in (x, x[:, ::2]):
+        X = xp.asarray(block.copy() if block is x else block)
+        g = xp.to_numpy(dlra._backend.backend_of(X).gram(X))
+        sub = want if block is x else want[::2, ::2]
+        assert g.shape == sub.shape and g.dtype == dtype
+        np.testing.assert_allclose(g, sub, rtol=0, atol=tol)
 
 
 def test_numpy_set_product_of_one_chunk_into_columns():
