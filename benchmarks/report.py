@@ -807,6 +807,9 @@ def _method_notes(plan: Any) -> str:
         "`midpoint_bug` / `parallel_bug2` takes the cached projections "
         "(`LinearField.right_left_at`); scipy CSR operators accumulate into the stage block with "
         "scipy's own kernel (no product temporary), and numpy stage updates `y += a·x`, "
-        "`y += a·(K @ B)` go to BLAS `axpy` / `gemm` (one pass, no temporary).  "
+        "`y += a·(K @ B)` go to BLAS `axpy` / `gemm` (one pass, no temporary); at small sizes "
+        "the small factorizations call LAPACK directly, small Gram matrices use `gemm` instead "
+        "of OpenBLAS's slower `syrk`, and the RK4 stage sums check their blocks once per "
+        'substep (docs/conventions.md, "Substep memory: in-place stages").  '
         "Tests: `tests/perf`, `tests/core/test_substeps.py`."
     )
