@@ -176,26 +176,25 @@ def augment_basis(
         return be.zeros((n, 0), like=u0), u0
     eps = be.eps(u0.dtype)
     scale = be.norm(k)
-    uh = be.H(u0)
     r_done = None  # triangular factor already divided out of w (the residual is w · r_done)
     if inplace_ok(be, k, u0):
         # in place, in k itself when handed over, else in one copy of it
         w = k if overwrite_k else be.copy(k)
         del k
-        be.add_product_(w, u0, uh @ w, -1.0)
+        be.add_product_(w, u0, be.inner(u0, w), -1.0)
         if n >= _HOUSEHOLDER_ROWS and n >= 4 * p:
             first = _cholesky_pass(be, w, overwrite=True)
             if first is not None:
                 w, r_done, r_done_inv = first
-                be.add_product_(w, u0, uh @ w, -1.0)
+                be.add_product_(w, u0, be.inner(u0, w), -1.0)
                 r2 = _near_identity_factor(be, w)
                 if r2 is not None:
                     return _augment_finish(be, u0, w, r2, r_done, r_done_inv, scale, drop_below)
         # the general path: project once more (again, after the failed fast path's second pass)
-        be.add_product_(w, u0, uh @ w, -1.0)
+        be.add_product_(w, u0, be.inner(u0, w), -1.0)
     else:
-        w = k - u0 @ (uh @ k)
-        w = w - u0 @ (uh @ w)
+        w = k - u0 @ be.inner(u0, k)
+        w = w - u0 @ be.inner(u0, w)
     q, rfac = orthonormalize(w)
     del w
     if r_done is not None:
@@ -208,7 +207,7 @@ def augment_basis(
         # rotate to the singular directions of the residual and drop the noise ones; when all
         # are kept, q already spans them and the rotation (an n × p × p product) is skipped
         q = q @ pmat[:, :keep]
-    leak = uh @ q
+    leak = be.inner(u0, q)
     if be.abs_max(leak) > 10 * eps * math.sqrt(max(r, 1)):
         q = q - u0 @ leak
         q, _ = orthonormalize(q)

@@ -346,11 +346,11 @@ class LinearField(Field):
             apply, apply_adjoint = op.apply, op.apply_adjoint
         else:  # M = Bᵀ, Mᴴ = conj(B)
             apply, apply_adjoint = op.apply_transpose, op.apply_conj
-        column = be.H(X) @ apply(new)  # [X₀ᴴ M X̃; X̃ᴴ M X̃]
+        column = be.inner(X, apply(new))  # [X₀ᴴ M X̃; X̃ᴴ M X̃]
         if op.is_hermitian:  # M = Bᵀ is Hermitian exactly when B is
             row = be.H(column[:r])
         else:
-            row = be.H(apply_adjoint(new)) @ head  # X̃ᴴ M X₀ = (Mᴴ X̃)ᴴ X₀
+            row = be.inner(apply_adjoint(new), head)  # X̃ᴴ M X₀ = (Mᴴ X̃)ᴴ X₀
         return be.concat(
             [be.concat([lead, column[:r]], axis=1), be.concat([row, column[r:]], axis=1)], axis=0
         )
@@ -448,7 +448,7 @@ def _projected_in_full(be: Any, side: str, op: Operator, X: Any) -> Any:
         return op.sandwich(X)
     if not op.is_complex:
         return be.H(op.sandwich(X))  # Xᴴ Aᵀ X = (Xᴴ A X)ᴴ for a real A
-    return be.H(X) @ op.apply_transpose(X)
+    return be.inner(X, op.apply_transpose(X))
 
 
 def _source_right(be: Any, G: Any, W: Any) -> Any:

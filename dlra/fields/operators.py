@@ -216,10 +216,10 @@ class Operator:
         if self.kind in ("dense", "sparse") and x.ndim == 2 and len(row_chunks(x.shape[0])) > 1:
             out = None
             for (i, j), rows in zip(row_chunks(x.shape[0]), self._row_blocks(x, False)):
-                part = be.H(x[i:j]) @ (rows @ x)
+                part = be.inner(x[i:j], rows @ x)
                 out = part if out is None else out + part
             return out
-        return be.H(self.apply_adjoint(x)) @ x
+        return be.inner(self.apply_adjoint(x), x)
 
     def _row_blocks(self, like: Any, conj: bool) -> list[Any]:
         """The operator (or its conjugate) cut into the row chunks of its size, cached per dtype."""
@@ -266,7 +266,7 @@ class Operator:
     def small(self, left: Any, right: Any) -> Any:
         """``leftᴴ · op · right`` for factor blocks (the projected operator, small)."""
         be = backend_of(left)
-        return be.H(self.apply_adjoint(left)) @ right
+        return be.inner(self.apply_adjoint(left), right)
 
     def dense(self, like: Any) -> Any:
         """The operator as a dense array of ``like``'s kind (for small problems and tests)."""

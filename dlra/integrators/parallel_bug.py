@@ -48,13 +48,13 @@ class ParallelBUG(Integrator):
             # directions) is dropped once the small products are taken
             K1 = ctx.k_step(V0, U0 @ S0, t, t1, consume=True)
             U_new, U_hat = ctx.augment(U0, K1)
-            bottom_left = be.H(U_new) @ K1
+            bottom_left = be.inner(U_new, K1)
             del K1
             if not reject:
                 U_new = None
             L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True)
             V_new, V_hat = ctx.augment(V0, L1)
-            top_right = be.H(L1) @ V_new
+            top_right = be.inner(L1, V_new)
             del L1
             if not reject:
                 V_new = None
@@ -74,6 +74,6 @@ class ParallelBUG(Integrator):
             ctx.counters.n_rejected += 1
             # redo from Y₀ written in the doubled bases
             U0_, S0_, V0_ = Y0
-            S_pad = be.H(U_hat) @ U0_ @ S0_ @ (be.H(V0_) @ V_hat)
+            S_pad = be.inner(U_hat, U0_) @ S0_ @ be.inner(V0_, V_hat)
             Y = LowRankMatrix(U_hat, S_pad, V_hat, check=False)
         return Y1  # pragma: no cover - loop always returns

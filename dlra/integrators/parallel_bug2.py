@@ -53,14 +53,14 @@ class ParallelBUG2(Integrator):
         K_aug = K1 @ (be.H(V0_hat) @ V_star) if three else K1
         U_new, U_hat = ctx.augment(U0_hat, K_aug, consume=three)  # K1 is needed below
         del K_aug
-        bottom_left = be.H(U_new) @ K1
+        bottom_left = be.inner(U_new, K1)
         del K1, U_new
         L1 = ctx.l_step(U0_hat, pad_core(VS0, be.shape(VS0)[0], rv), t0, t1, consume=True)
         del VS0
         L_aug = L1 @ (be.H(U0_hat) @ U_star) if three else L1
         V_new, V_hat = ctx.augment(V0_hat, L_aug, consume=three)
         del L_aug
-        top_right = be.H(L1) @ V_new
+        top_right = be.inner(L1, V_new)
         del L1, V_new
         S_bar = ctx.s_step(U0_hat, V0_hat, S0_pad, t0, t1)
         S_hat = block_core(S_bar, top_right, bottom_left)

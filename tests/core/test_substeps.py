@@ -311,6 +311,37 @@ def test_gram_matrix(xp, shape, dtype):
         np.testing.assert_allclose(g, sub, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("widths", [(16, 16), (32, 17), (3, 5), (40, 40)])
+def test_inner_products_and_products_in_small_kernel_chunks(dtype, widths):
+    """``inner`` (``aᴴb``), ``gram``, ``add_product_`` and ``set_product_`` of tall real blocks
+    work in row chunks sized for OpenBLAS's small-matrix kernels (here several chunks, not a
+    whole number of them); the values are the plain products' to round-off for every dtype and
+    width (complex and wide blocks take the plain products), and strided blocks fall back."""
+    be = dlra._backend.NUMPY
+    rng = np.random.default_rng(15)
+    p, q = widths
+    n = 5000  # 16·16 columns: chunks of 1024 rows, the last one partial
+    a = rng.standard_normal((n, p)).astype(dtype)
+    b = rng.standard_normal((n, q)).astype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        a = a + 1j * rng.standard_normal((n, p))
+        b = b + 1j * rng.standard_normal((n, q))
+    eps = np.finfo(dtype).eps
+    tol = 4 * eps * n * np.sqrt(n)  # a dot product of n terms of size ~1; a lost chunk is ~30
+    np.testing.assert_allclose(be.inner(a, b), a.conj().T @ b, rtol=0, atol=tol)
+    np.testing.assert_allclose(be.gram(b), b.conj().T @ b, rtol=0, atol=tol)
+    np.testing.assert_allclose(be.inner(a[:, ::2], b), a[:, ::2].conj().T @ b, rtol=0, atol=tol)
+    m = rng.standard_normal((p, q)).astype(dtype)
+    y = b.copy()
+    be.add_product_(y, a, m, -0.5)
+    np.testing.assert_allclose(y, b - 0.5 * (a @ m), rtol=0, atol=20 * p * eps * 10)
+    out = np.zeros((n, q + 2), dtype=dtype)
+    be.set_product_(out[:, 2:], a, m)
+    np.testing.assert_allclose(out[:, 2:], a @ m, rtol=0, atol=20 * p * eps * 10)
+    assert not out[:, :2].any()
+
+
 def test_numpy_set_product_of_one_chunk_into_columns():
     """``set_product_`` of a single row chunk writes straight into a strided target (the trailing
     columns of an augmented basis) and leaves the other columns alone."""
