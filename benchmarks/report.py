@@ -551,7 +551,10 @@ def _floor_goal(recs: list[Record], goals: list) -> str:
         "## Against the memory-traffic floor\n\n"
         "The floor of a step (issue 6): per field evaluation the problem's sparse products A·K "
         "and small products K·B on an n × r block, per orthonormalisation one Gram product KᴴK, "
-        "each timed on its own in the same run; the counts are the integrator's own counters "
+        "each timed on its own in the same run (K·B and KᴴK as the faster of numpy's product "
+        "and the package's own in row chunks for OpenBLAS's small-matrix kernels, "
+        "`Backend.set_product_` / `Backend.gram`, so that the step is compared with the best "
+        "products available to it); the counts are the integrator's own counters "
         "(`nfev` counts every substep stage, including the r × r S-step stages, at the n × r "
         "price; `n_qr` counts plain and augmenting orthonormalisations).  Measured primitives: "
         f"{prim}.\n\n"
@@ -808,8 +811,9 @@ def _method_notes(plan: Any) -> str:
         "(`LinearField.right_left_at`); scipy CSR operators accumulate into the stage block with "
         "scipy's own kernel (no product temporary), and numpy stage updates `y += a·x`, "
         "`y += a·(K @ B)` go to BLAS `axpy` / `gemm` (one pass, no temporary); at small sizes "
-        "the small factorizations call LAPACK directly, small Gram matrices use `gemm` instead "
-        "of OpenBLAS's slower `syrk`, and the RK4 stage sums check their blocks once per "
+        "the small factorizations call LAPACK directly, tall-skinny inner, Gram and accumulated "
+        "products run in row chunks sized for OpenBLAS's small-matrix kernels, and the RK4 "
+        "stage sums check their blocks once per "
         'substep (docs/conventions.md, "Substep memory: in-place stages").  '
         "Tests: `tests/perf`, `tests/core/test_substeps.py`."
     )

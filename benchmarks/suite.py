@@ -23,6 +23,7 @@ from .measure import (
     dense_rk4_heat,
     floor_calls,
     prepare_step,
+    primitive_minima,
     time_interleaved,
     traffic_floor,
     width_floor,
@@ -145,7 +146,9 @@ class Campaign:
             ts = times[res.method]
             res.time, res.median, res.repeats = min(ts), float(np.median(ts)), len(ts)
         by_width = {
-            w: {k.split(":")[1]: min(v) for k, v in times.items() if k.startswith(f"floor@{w}:")}
+            w: primitive_minima(
+                {k.split(":")[1]: v for k, v in times.items() if k.startswith(f"floor@{w}:")}
+            )
             for w in widths
         }
         prims = by_width[problem.r]

@@ -18,6 +18,7 @@ from benchmarks.measure import (  # noqa: E402
     fit_slope,
     floor_calls,
     prepare_step,
+    primitive_minima,
     traffic_floor,
     width_floor,
     work_log,
@@ -126,6 +127,14 @@ def test_floor_calls_at_a_width_multiply_blocks_of_that_width():
         assert outs["spmm"].shape == (32, w) and outs["small"].shape == (32, w)
         assert outs["gram"].shape == (w, w)
         assert np.linalg.matrix_rank(outs["gram"]) >= 3  # not a block of zeros
+        # the variants of a primitive compute the same product
+        np.testing.assert_allclose(outs["small@chunks"], outs["small"], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(outs["gram@chunks"], outs["gram"], rtol=1e-13, atol=1e-13)
+
+
+def test_primitive_minima_take_the_fastest_variant():
+    times = {"spmm": [3.0, 2.0], "small": [5.0], "small@chunks": [4.0, 6.0], "gram@chunks": [1.0]}
+    assert primitive_minima(times) == {"spmm": 2.0, "small": 4.0, "gram": 1.0}
 
 
 def test_fit_slope_recovers_a_power_law():
