@@ -89,11 +89,27 @@ def lapack_function(name: str, dtype: np.dtype) -> Any:
 _SMALL_GEMM_MNK = 2**18
 
 
+@functools.cache
+def _chunking_pays() -> bool:
+    """True when numpy and scipy both run on OpenBLAS (whose small-matrix kernels the row chunks
+    are sized for); elsewhere the chunks would only add calls, so products are not chunked."""
+    try:
+        import scipy
+
+        names = [
+            str(mod.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]).lower()
+            for mod in (np, scipy)
+        ]
+    except Exception:  # an older library or another layout of its build information
+        return False
+    return all("openblas" in name for name in names)
+
+
 def _small_gemm_rows(a: Any, b: Any) -> int | None:
     """Rows per chunk for :meth:`NumpyBackend.inner` of ``a`` and ``b``, or None where the
     chunked BLAS path does not apply (not 2-D real C-contiguous blocks of one dtype and row count,
-    empty, or ``p·q > 1024``)."""
-    if not (
+    empty, or ``p·q > 1024``; no BLAS known to have small-matrix kernels)."""
+    if not _chunking_pays() or not (
         type(a) is np.ndarray
         and type(b) is np.ndarray
         and a.ndim == 2
@@ -363,7 +379,7 @@ class NumpyBackend(Backend):
             gemm = _blas_function("gemm", y.dtype)
             n = y.shape[0]
             rows = n
-            if y.dtype.char in "fd" and m.size <= 1024:
+            if y.dtype.char in "fd" and m.size <= 1024 and _chunking_pays():
                 rows = max(1, _SMALL_GEMM_MNK // max(1, m.size))
             mt = m.T
             if rows >= n:  # one call
@@ -389,7 +405,7 @@ class NumpyBackend(Backend):
         if len(chunks) == 1 and not np.may_share_memory(y, left):
             np.matmul(left, small, out=y)  # one chunk: numpy's own buffer is no larger
             return
-        if y.dtype.char in "fd" and 0 < small.size <= 1024:
+        if y.dtype.char in "fd" and 0 < small.size <= 1024 and _chunking_pays():
             # chunks sized for OpenBLAS's small-matrix kernels (see `inner`), never larger than
             # the row chunks (the temporary stays within one of those)
             size = min(max(1, _SMALL_GEMM_MNK // small.size), chunks[0][1] - chunks[0][0])

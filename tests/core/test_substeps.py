@@ -311,13 +311,16 @@ def test_gram_matrix(xp, shape, dtype):
         np.testing.assert_allclose(g, sub, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("chunking", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
 @pytest.mark.parametrize("widths", [(16, 16), (32, 17), (3, 5), (40, 40)])
-def test_inner_products_and_products_in_small_kernel_chunks(dtype, widths):
+def test_inner_products_and_products_in_small_kernel_chunks(dtype, widths, chunking, monkeypatch):
     """``inner`` (``aᴴb``), ``gram``, ``add_product_`` and ``set_product_`` of tall real blocks
     work in row chunks sized for OpenBLAS's small-matrix kernels (here several chunks, not a
     whole number of them); the values are the plain products' to round-off for every dtype and
-    width (complex and wide blocks take the plain products), and strided blocks fall back."""
+    width (complex and wide blocks take the plain products), and strided blocks fall back.
+    Without OpenBLAS (``chunking=False``) nothing is chunked, with the same values."""
+    monkeypatch.setattr(dlra._backend, "_chunking_pays", lambda: chunking)
     be = dlra._backend.NUMPY
     rng = np.random.default_rng(15)
     p, q = widths
