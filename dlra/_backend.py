@@ -85,7 +85,7 @@ def lapack_function(name: str, dtype: np.dtype) -> Any:
 
 # OpenBLAS runs a product whose m·n·k is at most this through its small-matrix kernels, several
 # times faster for tall-skinny shapes than its general path (measured: 16·16·1024 rows fast,
-# 16·16·4096 not).  Other BLAS libraries only pay a few µs per chunk for the chunking.
+# 16·16·4096 not).  Products are chunked only where numpy and scipy run on OpenBLAS.
 _SMALL_GEMM_MNK = 2**18
 
 
