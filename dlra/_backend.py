@@ -105,26 +105,33 @@ def _chunking_pays() -> bool:
     return all("openblas" in name for name in names)
 
 
+def _small_kernel_rows(dtype: np.dtype, small_size: int) -> int | None:
+    """Rows per chunk of a tall-skinny product whose small dimensions multiply to
+    ``small_size`` (``p·q``), sized for OpenBLAS's small-matrix kernels; None where products are
+    not chunked (not a real BLAS dtype, ``p·q`` zero or above 1024, or no OpenBLAS)."""
+    if dtype.char not in "fd" or not 0 < small_size <= 1024 or not _chunking_pays():
+        return None
+    return _SMALL_GEMM_MNK // small_size
+
+
 def _small_gemm_rows(a: Any, b: Any) -> int | None:
-    """Rows per chunk for :meth:`NumpyBackend.inner` of ``a`` and ``b``, or None where the
-    chunked BLAS path does not apply (not 2-D real C-contiguous blocks of one dtype and row count,
-    empty, or ``p·q > 1024``; no BLAS known to have small-matrix kernels)."""
-    if not _chunking_pays() or not (
+    """Rows per chunk for :meth:`NumpyBackend.inner` of ``a`` and ``b`` (:func:`_small_kernel_rows`),
+    or None where the chunked BLAS path does not apply (not 2-D C-contiguous blocks of one dtype
+    and row count, or empty)."""
+    if not (
         type(a) is np.ndarray
         and type(b) is np.ndarray
         and a.ndim == 2
         and b.ndim == 2
         and a.dtype == b.dtype
-        and a.dtype.char in "fd"
         and a.shape[0] == b.shape[0]
         and a.flags.c_contiguous
         and b.flags.c_contiguous
+        and 0 < a.shape[0]
+        and max(a.size, b.size) < 2**31
     ):
         return None
-    width = a.shape[1] * b.shape[1]
-    if width == 0 or width > 1024 or a.shape[0] == 0 or a.size >= 2**31 or b.size >= 2**31:
-        return None
-    return _SMALL_GEMM_MNK // width
+    return _small_kernel_rows(a.dtype, a.shape[1] * b.shape[1])
 
 
 def _lapack_ready(x: Any, ndim: int) -> bool:
@@ -378,15 +385,8 @@ class NumpyBackend(Backend):
             m = small.astype(y.dtype, copy=False)
             gemm = _blas_function("gemm", y.dtype)
             n = y.shape[0]
-            rows = n
-            if y.dtype.char in "fd" and m.size <= 1024 and _chunking_pays():
-                rows = max(1, _SMALL_GEMM_MNK // max(1, m.size))
+            rows = _small_kernel_rows(y.dtype, m.size) or n
             mt = m.T
-            if rows >= n:  # one call
-                out = gemm(a, mt, left.T, beta=1.0, c=y.T, overwrite_c=True)
-                if not np.may_share_memory(out, y):
-                    y[...] = out.T
-                return
             for i in range(0, n, rows):
                 part = y[i : i + rows]
                 out = gemm(a, mt, left[i : i + rows].T, beta=1.0, c=part.T, overwrite_c=True)
@@ -405,10 +405,11 @@ class NumpyBackend(Backend):
         if len(chunks) == 1 and not np.may_share_memory(y, left):
             np.matmul(left, small, out=y)  # one chunk: numpy's own buffer is no larger
             return
-        if y.dtype.char in "fd" and 0 < small.size <= 1024 and _chunking_pays():
+        rows = _small_kernel_rows(y.dtype, small.size)
+        if rows is not None:
             # chunks sized for OpenBLAS's small-matrix kernels (see `inner`), never larger than
             # the row chunks (the temporary stays within one of those)
-            size = min(max(1, _SMALL_GEMM_MNK // small.size), chunks[0][1] - chunks[0][0])
+            size = min(rows, chunks[0][1] - chunks[0][0])
             n = y.shape[0]
             chunks = tuple((i, min(i + size, n)) for i in range(0, n, size))
         tmp = np.empty((chunks[0][1] - chunks[0][0], y.shape[1]), dtype=y.dtype)

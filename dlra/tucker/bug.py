@@ -37,6 +37,6 @@ class TuckerBUG(TuckerIntegrator):
             S, G = mode_factor(C0, i)
             Ui, _ = ctx.orth(ctx.mode_step(i, G, U0, U0[i] @ S, t, t1))
             U1.append(Ui)
-            M.append(be.H(Ui) @ U0[i])
+            M.append(be.inner(Ui, U0[i]))
         C1 = ctx.core_step(U1, multi_mode_product(C0, M, be=be), t, t1)
         return TuckerTensor(C1, U1, check=False)

@@ -32,7 +32,7 @@ def parallel_core(
         U_new, Ui_hat = ctx.augment(U0[i], K1)  # Ui_hat = [U0[i], U_new]
         new_dirs.append(U_new)
         U_hat.append(Ui_hat)
-        blocks.append(fold((be.H(U_new) @ K1) @ unfold(G, i), i, ranks))
+        blocks.append(fold(be.inner(U_new, K1) @ unfold(G, i), i, ranks))
     C_bar = ctx.core_step(U0, C0, t0, t1)
     hat_ranks = [r + be.shape(Ut)[1] for r, Ut in zip(ranks, new_dirs)]
     C_hat = pad(C_bar, hat_ranks)

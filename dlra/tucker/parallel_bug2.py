@@ -79,7 +79,7 @@ class TuckerParallelBUG2(TuckerIntegrator):
         new = [be.shape(U_new)[1] for U_new, _, _ in K1s]
         C_hat = pad(C_bar, [a + b for a, b in zip(hat0, new)])
         for i, (U_new, K1, G_hat) in enumerate(K1s):
-            block = fold((be.H(U_new) @ K1) @ unfold(G_hat, i), i, hat0)
+            block = fold(be.inner(U_new, K1) @ unfold(G_hat, i), i, hat0)
             index = tuple(slice(r, None) if j == i else slice(0, r) for j, r in enumerate(hat0))
             C_hat[index] = block
         return ctx.truncate_tucker(C_hat, U_hat, self.tucker_control(ranks))
