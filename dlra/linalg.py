@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend, backend_of, lapack_function
+from ._workspace import copy_scratch, empty_scratch, product_scratch
 
 __all__ = [
     "RankControl",
@@ -69,7 +70,7 @@ def _times_upper(be: Backend, x: Any, m: Any, *, overwrite: bool = False) -> Any
         return x @ m
     from scipy.linalg import blas
 
-    y = x if (overwrite and x.flags.c_contiguous) else np.array(x, order="C")
+    y = x if (overwrite and x.flags.c_contiguous) else copy_scratch(x)
     (trmm,) = blas.get_blas_funcs(("trmm",), (m, y))
     # y is C-ordered n × k, so yᵀ is a Fortran-ordered k × n array: yᵀ ← mᵀ yᵀ in place
     res = trmm(1.0, m, y.T, side=0, lower=0, trans_a=1, overwrite_b=1)
@@ -179,7 +180,7 @@ def augment_basis(
     r_done = None  # triangular factor already divided out of w (the residual is w · r_done)
     if inplace_ok(be, k, u0):
         # in place, in k itself when handed over, else in one copy of it
-        w = k if overwrite_k else be.copy(k)
+        w = k if overwrite_k else copy_scratch(k)
         del k
         be.add_product_(w, u0, be.inner(u0, w), -1.0)
         if n >= _HOUSEHOLDER_ROWS and n >= 4 * p:
@@ -266,7 +267,7 @@ def _augment_finish(
             return be.zeros((n, 0), like=u0), u0
         if keep < p:
             final = final @ pmat[:, :keep]
-    u_hat = be.empty((n, r + keep), like=u0)  # every column is written below
+    u_hat = empty_scratch((n, r + keep), like=u0)  # every column is written below
     u_hat[:, :r] = u0
     be.set_product_(u_hat[:, r:], q1, final)
     return u_hat[:, r:], u_hat
@@ -366,6 +367,6 @@ def truncate(u: Any, s: Any, v: Any, control: RankControl) -> tuple[Any, Any, An
     sig_np = be.to_numpy(sigma)
     tail = float(math.sqrt(float((sig_np[r1:].astype(float) ** 2).sum())))
     s1 = be.diag(sigma[:r1], s.dtype)
-    u1 = u @ p[:, :r1]
-    v1 = v @ be.H(qh)[:, :r1]
+    u1 = product_scratch(u, p[:, :r1])
+    v1 = product_scratch(v, be.H(qh)[:, :r1])
     return u1, s1, v1, tail

@@ -20,6 +20,7 @@ from typing import Any
 
 from ._backend import backend_of
 from ._checks import unknown_name_error
+from ._workspace import copy_scratch, empty_scratch
 from .fields.base import Flow, accumulate_rhs
 
 __all__ = ["RK4", "Euler", "Exact", "LowStorageRK4", "SubstepSolver", "as_substep"]
@@ -103,11 +104,11 @@ class RK4(_Stepping):
         be = backend_of(x0)
         tau = (t1 - t0) / self.steps
         h = sign * tau
-        x = x0 if overwrite_x0 else be.copy(x0)
+        x = x0 if overwrite_x0 else copy_scratch(x0)
         # every entry is written before it is read: k is zeroed per stage, acc and stage copy x
-        k = be.empty(be.shape(x), like=x)
-        stage = be.empty(be.shape(x), like=x)
-        acc = be.empty(be.shape(x), like=x)
+        k = empty_scratch(be.shape(x), like=x)
+        stage = empty_scratch(be.shape(x), like=x)
+        acc = empty_scratch(be.shape(x), like=x)
         add = be.scaled_adder(x, k, stage, acc)  # y += a·x among these four, checked once
         for j in range(self.steps):
             t = t0 + j * tau
@@ -189,8 +190,8 @@ class LowStorageRK4(_Stepping):
     ) -> Any:
         be = backend_of(x0)
         tau = (t1 - t0) / self.steps
-        q = x0 if overwrite_x0 else be.copy(x0)
-        dq = be.zeros(be.shape(q), like=q)
+        q = x0 if overwrite_x0 else copy_scratch(x0)
+        dq = empty_scratch(be.shape(q), like=q)  # zeroed by the first stage (A₁ = 0)
         for j in range(self.steps):
             t = t0 + j * tau
             for a, b, c in zip(_CK_A, _CK_B, _CK_C):

@@ -9,6 +9,7 @@ from typing import Any
 
 from .._backend import backend_of
 from .._expm import expm_apply
+from .._workspace import product_scratch
 from ..linalg import inplace_ok
 from . import projections
 from .base import Field, Flow
@@ -180,9 +181,9 @@ class LinearField(Field):
         for k, (opa, opb) in enumerate(self.terms):
             c = self.coefficient(k, t)
             small = S if right[k] is None else S @ right[k]
-            FV = _accumulate(be, FV, opa.apply(U @ small), c)
+            FV = _accumulate(be, FV, opa.apply(product_scratch(U, small)), c)
             small = SH if left[k] is None else SH @ be.H(left[k])
-            FhU = _accumulate(be, FhU, opb.apply_conj(V @ small), _conj(c))
+            FhU = _accumulate(be, FhU, opb.apply_conj(product_scratch(V, small)), _conj(c))
         G = self._source(t)
         if G is not None:
             FV = FV + _source_right(be, G, V)

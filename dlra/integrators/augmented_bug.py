@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, pad_core, register
 
@@ -18,10 +19,10 @@ def augmented_galerkin(
     U0, S0, V0 = Y
     # one side after the other, each K/L block handed to its augmentation: the working set is
     # the finished side's basis plus the other side's substep
-    K1 = ctx.k_step(V0, U0 @ S0, t0, t1, consume=True)
+    K1 = ctx.k_step(V0, product_scratch(U0, S0), t0, t1, consume=True)
     U_hat = ctx.augment(U0, K1, consume=True)[1]  # (the new directions alone: not kept)
     del K1
-    L1 = ctx.l_step(U0, V0 @ be.H(S0), t0, t1, consume=True)
+    L1 = ctx.l_step(U0, product_scratch(V0, be.H(S0)), t0, t1, consume=True)
     V_hat = ctx.augment(V0, L1, consume=True)[1]
     del L1
     # U₀ is the leading block of Û, so Ûᴴ U₀ S₀ V₀ᴴ V̂ is S₀ padded with zeros: Y exactly.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._backend import backend_of
+from .._workspace import WorkspaceOwner, empty_scratch
 from .._checks import unknown_name_error
 from ..fields import projections
 from ..fields.base import Field, as_field
@@ -150,9 +151,11 @@ class StepContext:
 def pad_core(S0: Any, rows: int, cols: int) -> Any:
     """``S0`` in the top-left corner of a zero ``rows × cols`` matrix (old state in augmented bases)."""
     be = backend_of(S0)
-    out = be.zeros((rows, cols), like=S0)
+    out = empty_scratch((rows, cols), like=S0)  # tall starting blocks come from the workspace
     r, c = be.shape(S0)
     out[:r, :c] = S0
+    out[:r, c:] = 0
+    out[r:] = 0
     return out
 
 
@@ -168,7 +171,7 @@ def block_core(top_left: Any, top_right: Any, bottom_left: Any) -> Any:
     return out
 
 
-class Integrator:
+class Integrator(WorkspaceOwner):
     """Base class: configuration only; :meth:`step` advances a factored state by one step.
 
     Class attributes read by tests, docs and :func:`dlra.solve`:
@@ -245,7 +248,7 @@ class Integrator:
         """One step of size ``h`` from ``(t, Y)``; returns the new state.  Work is added to
         ``counters`` when given."""
         ctx = StepContext(as_field(field), self.substep, counters or Counters())
-        return self._step(ctx, Y, float(t), float(h))
+        return self._run_in_workspace(self._step, ctx, Y, float(t), float(h))
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
         raise NotImplementedError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, register
 
@@ -28,8 +29,8 @@ class BUG(Integrator):
         be = Y.backend
         t1 = t + h
         U0, S0, V0 = Y
-        U1, _ = ctx.orth(ctx.k_step(V0, U0 @ S0, t, t1, consume=True))
-        V1, _ = ctx.orth(ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True))
+        U1, _ = ctx.orth(ctx.k_step(V0, product_scratch(U0, S0), t, t1, consume=True))
+        V1, _ = ctx.orth(ctx.l_step(U0, product_scratch(V0, be.H(S0)), t, t1, consume=True))
         S_start = be.inner(U1, U0) @ S0 @ be.inner(V0, V1)
         S1 = ctx.s_step(U1, V1, S_start, t, t1)
         return LowRankMatrix(U1, S1, V1, check=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, register
 
@@ -33,7 +34,7 @@ def lie_step(ctx: StepContext, Y: LowRankMatrix, t0: float, t1: float) -> LowRan
     """One K → S → L step on ``[t0, t1]``."""
     be = Y.backend
     U0, S0, V0 = Y
-    U1, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, t1, consume=True))
+    U1, S_hat = ctx.orth(ctx.k_step(V0, product_scratch(U0, S0), t0, t1, consume=True))
     S_tilde = ctx.s_step(U1, V0, S_hat, t0, t1, sign=-1.0)
-    V1, R = ctx.orth(ctx.l_step(U1, V0 @ be.H(S_tilde), t0, t1, consume=True))
+    V1, R = ctx.orth(ctx.l_step(U1, product_scratch(V0, be.H(S_tilde)), t0, t1, consume=True))
     return LowRankMatrix(U1, be.H(R), V1, check=False)

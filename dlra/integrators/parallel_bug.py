@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, block_core, register
 
@@ -46,13 +47,13 @@ class ParallelBUG(Integrator):
             t1 = t + h
             # one side after the other: each K/L block (and, without rejection, its new
             # directions) is dropped once the small products are taken
-            K1 = ctx.k_step(V0, U0 @ S0, t, t1, consume=True)
+            K1 = ctx.k_step(V0, product_scratch(U0, S0), t, t1, consume=True)
             U_new, U_hat = ctx.augment(U0, K1)
             bottom_left = be.inner(U_new, K1)
             del K1
             if not reject:
                 U_new = None
-            L1 = ctx.l_step(U0, V0 @ be.H(S0), t, t1, consume=True)
+            L1 = ctx.l_step(U0, product_scratch(V0, be.H(S0)), t, t1, consume=True)
             V_new, V_hat = ctx.augment(V0, L1)
             top_right = be.inner(L1, V_new)
             del L1
@@ -66,7 +67,7 @@ class ParallelBUG(Integrator):
             r_hat = be.shape(S_hat)[0]
             grew_fully = Y1.rank == r_hat and (control.max_rank is None or r_hat < control.max_rank)
             theta = control.threshold(be.norm(S_hat))
-            eta = be.norm(ctx.galerkin(t, U0 @ S0, V0, U_new, V_new))
+            eta = be.norm(ctx.galerkin(t, product_scratch(U0, S0), V0, U_new, V_new))
             if not grew_fully and not h * eta > self.config["rejection_factor"] * theta:
                 return Y1
             if be.shape(U_hat)[1] <= Y.rank and be.shape(V_hat)[1] <= Y.rank:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, block_core, pad_core, register
 
@@ -35,7 +36,7 @@ class ParallelBUG2(Integrator):
         be = Y.backend
         t0, t1 = t, t + h
         U0, S0, V0 = Y
-        US0, VS0 = U0 @ S0, V0 @ be.H(S0)
+        US0, VS0 = product_scratch(U0, S0), product_scratch(V0, be.H(S0))
         F0V, F0hU = ctx.right_left_at(t0, U0, S0, V0)
         three = self.config["variant"] == "3r"
         if three:

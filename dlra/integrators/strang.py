@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._workspace import product_scratch
 from ..lowrank import LowRankMatrix
 from .base import Integrator, StepContext, register
 
@@ -27,11 +28,11 @@ class Strang(Integrator):
         be = Y.backend
         t0, th, t1 = t, t + h / 2, t + h
         U0, S0, V0 = Y
-        Uh, S_hat = ctx.orth(ctx.k_step(V0, U0 @ S0, t0, th, consume=True))
+        Uh, S_hat = ctx.orth(ctx.k_step(V0, product_scratch(U0, S0), t0, th, consume=True))
         S_tilde = ctx.s_step(Uh, V0, S_hat, t0, th, sign=-1.0)
-        V1, R = ctx.orth(ctx.l_step(Uh, V0 @ be.H(S_tilde), t0, t1, consume=True))
+        V1, R = ctx.orth(ctx.l_step(Uh, product_scratch(V0, be.H(S_tilde)), t0, t1, consume=True))
         S_back = ctx.s_step(Uh, V1, be.H(R), th, t1, sign=-1.0)
-        K_start = Uh @ S_back
+        K_start = product_scratch(Uh, S_back)
         ctx.release(Uh)  # Uh is not used again: one n × r block less during the last K-step
         del Uh
         U1, S1 = ctx.orth(ctx.k_step(V1, K_start, th, t1, consume=True))

@@ -147,7 +147,7 @@ class TuckerIntegrator(Integrator):
         if not isinstance(Y, TuckerTensor):
             raise TypeError(f"Y must be a TuckerTensor, got {type(Y).__name__}")
         ctx = TuckerStepContext(as_tucker_field(field), self.substep, counters or Counters())
-        return self._step(ctx, Y, float(t), float(h))
+        return self._run_in_workspace(self._step, ctx, Y, float(t), float(h))
 
     def _step(self, ctx: Any, Y: Any, t: float, h: float) -> Any:
         raise NotImplementedError

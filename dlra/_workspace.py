@@ -1,0 +1,216 @@
+"""Reuse of large scratch blocks within a step and from one step to the next (numpy only).
+
+Why.  A DLRA step at large ``n`` allocates dozens of ``n × r`` blocks (substep stages, copies
+for the orthonormalisations, augmented bases, truncated factors).  glibc serves blocks over
+32 MiB from fresh memory maps and returns them to the system when they are freed, so every step
+pays for fresh, zero-filled pages again: on the 2-core benchmark VM that was a third of a
+``midpoint_bug`` step at n = 2^20 (docs/conventions.md).  Keeping the blocks of one step for the
+next removes that cost without a process-wide allocator setting.
+
+How.  :meth:`Workspace.empty` hands out a *view* of a block the workspace owns.  A block is free
+again when nothing but the workspace refers to it — no view of it is alive anywhere (numpy
+views always refer to the array that owns the memory) — which :func:`sys.getrefcount` tells
+exactly; so a block can never be handed out while any array still uses its memory, and the
+callers need no bookkeeping.  Blocks that escape (a returned factor the user keeps) are simply
+never reused while they live.
+
+What is kept.  :meth:`Workspace.end_step` keeps the blocks handed out during the step; a free
+block that no step used for a whole step is dropped, and a block still in use from an earlier
+step is forgotten (it is the user's).  Between steps the workspace therefore holds at most the
+scratch of one step.  Blocks under :data:`MIN_BYTES` are not pooled: the allocator's heap
+already reuses them cheaply.
+
+Integrators activate their (per-thread) workspace for the duration of :meth:`Integrator.step`;
+:func:`empty_scratch` is what the linear algebra and the substep solvers call.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MIN_BYTES",
+    "Workspace",
+    "WorkspaceOwner",
+    "active",
+    "copy_scratch",
+    "empty_scratch",
+    "product_scratch",
+]
+
+#: blocks smaller than this are plain allocations (the heap reuses them without help)
+MIN_BYTES = 1 << 20
+
+
+class _Block:
+    __slots__ = ("array", "step")
+
+    def __init__(self, array: np.ndarray, step: int) -> None:
+        self.array = array
+        self.step = step
+
+
+def _free_refcount() -> int | None:
+    """The reference count :meth:`Workspace._is_free` sees for a block nothing else refers to,
+    or None when this interpreter does not count references the way the check needs (then no
+    block is ever reused)."""
+    if not hasattr(sys, "getrefcount"):  # pragma: no cover - not CPython
+        return None
+    block = _Block(np.empty(1), 0)
+    free = sys.getrefcount(block.array)
+    view = block.array[...]
+    used = sys.getrefcount(block.array)
+    del view
+    return free if used == free + 1 and sys.getrefcount(block.array) == free else None
+
+
+_FREE = _free_refcount()
+
+
+class Workspace:
+    """Large numpy scratch blocks kept for reuse; see the module docstring.  Not thread-safe:
+    integrators keep one per thread."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[tuple[tuple[int, ...], np.dtype], list[_Block]] = {}
+        self._step = 0
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An uninitialised C-ordered array (a view of a block of this workspace when it is
+        at least :data:`MIN_BYTES`)."""
+        dtype = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
+        if _FREE is None or math.prod(shape) * dtype.itemsize < MIN_BYTES:
+            return np.empty(shape, dtype=dtype)
+        blocks = self._blocks.setdefault((shape, dtype), [])
+        for block in blocks:
+            if sys.getrefcount(block.array) == _FREE:
+                block.step = self._step
+                return block.array[...]
+        array = np.empty(shape, dtype=dtype)
+        blocks.append(_Block(array, self._step))
+        return array[...]
+
+    def end_step(self) -> None:
+        """Keep the blocks this step handed out; drop free blocks it did not use and forget
+        blocks of earlier steps that are still in use."""
+        step = self._step
+        for key in list(self._blocks):
+            kept = [block for block in self._blocks[key] if block.step == step]
+            if kept:
+                self._blocks[key] = kept
+            else:
+                del self._blocks[key]
+        self._step += 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the blocks the workspace holds that nothing else uses (its own memory)."""
+        return sum(
+            block.array.nbytes
+            for blocks in self._blocks.values()
+            for block in blocks
+            if sys.getrefcount(block.array) == _FREE
+        )
+
+    def clear(self) -> None:
+        """Drop every block (memory of blocks still in use stays with their users)."""
+        self._blocks.clear()
+
+
+_active: ContextVar[Workspace | None] = ContextVar("dlra_workspace", default=None)
+
+
+def active() -> ContextVar[Workspace | None]:
+    """The context variable holding the workspace of the step being computed (None outside)."""
+    return _active
+
+
+def empty_scratch(shape: tuple[int, ...], like: Any) -> Any:
+    """An uninitialised block of ``like``'s dtype (and device): from the active workspace for
+    numpy arrays inside a step, else the backend's plain allocation."""
+    ws = _active.get()
+    if ws is not None and type(like) is np.ndarray:
+        return ws.empty(shape, like.dtype)
+    from ._backend import backend_of
+
+    return backend_of(like).empty(shape, like=like)
+
+
+def copy_scratch(x: Any) -> Any:
+    """A copy of ``x`` in a scratch block (C-ordered for numpy)."""
+    if _active.get() is not None and type(x) is np.ndarray:
+        out = empty_scratch(x.shape, x)
+        out[...] = x
+        return out
+    from ._backend import backend_of
+
+    return backend_of(x).copy(x)
+
+
+def product_scratch(a: Any, b: Any) -> Any:
+    """``a @ b`` for a tall ``a`` and a small ``b``, written into a scratch block (numpy arrays of
+    one dtype inside a step); plain ``a @ b`` otherwise."""
+    if (
+        _active.get() is not None
+        and type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == 2
+        and b.ndim == 2
+        and a.dtype == b.dtype
+    ):
+        out = empty_scratch((a.shape[0], b.shape[1]), a)
+        np.matmul(a, b, out=out)
+        return out
+    return a @ b
+
+
+class WorkspaceOwner:
+    """Mixin of the integrators: one :class:`Workspace` per thread, active while a step runs.
+
+    Between steps the integrator holds at most the scratch blocks of its last step (numpy states
+    from :data:`MIN_BYTES` per block); :meth:`release_workspace` drops them.  Copies and pickles
+    of an integrator start with no workspace.
+    """
+
+    def _run_in_workspace(self, step: Any, *args: Any) -> Any:
+        local = self.__dict__.get("_workspace_local")
+        if local is None:
+            local = self.__dict__.setdefault("_workspace_local", threading.local())
+        ws = getattr(local, "workspace", None)
+        if ws is None:
+            ws = local.workspace = Workspace()
+        token = _active.set(ws)
+        try:
+            return step(*args)
+        finally:
+            _active.reset(token)
+            ws.end_step()
+
+    def release_workspace(self) -> None:
+        """Drop the scratch blocks this integrator keeps (in the calling thread) for its next
+        step; the next step allocates afresh."""
+        local = self.__dict__.get("_workspace_local")
+        ws = getattr(local, "workspace", None) if local is not None else None
+        if ws is not None:
+            ws.clear()
+
+    def workspace_nbytes(self) -> int:
+        """Bytes of scratch this integrator keeps (in the calling thread) for its next step."""
+        local = self.__dict__.get("_workspace_local")
+        ws = getattr(local, "workspace", None) if local is not None else None
+        return 0 if ws is None else ws.nbytes
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_workspace_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
