@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._backend import backend_of
-from .._workspace import WorkspaceOwner, empty_scratch
 from .._checks import unknown_name_error
+from .._workspace import WorkspaceOwner, empty_scratch
 from ..fields import projections
 from ..fields.base import Field, as_field
 from ..linalg import RankControl, augment_basis, orthonormalize, truncate
