@@ -26,7 +26,6 @@ Integrators activate their (per-thread) workspace for the duration of :meth:`Int
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 from contextvars import ContextVar
@@ -42,6 +41,7 @@ __all__ = [
     "copy_scratch",
     "empty_scratch",
     "product_scratch",
+    "zeros_scratch",
 ]
 
 #: blocks smaller than this are plain allocations (the heap reuses them without help)
@@ -82,13 +82,18 @@ class Workspace:
         self._step = 0
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        """An uninitialised C-ordered array (a view of a block of this workspace when it is
-        at least :data:`MIN_BYTES`)."""
+        """An uninitialised C-ordered array: a view of a block of this workspace when it has at
+        least :data:`MIN_BYTES`, else a plain allocation."""
         dtype = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)
-        if _FREE is None or math.prod(shape) * dtype.itemsize < MIN_BYTES:
-            return np.empty(shape, dtype=dtype)
-        blocks = self._blocks.setdefault((shape, dtype), [])
+        out = self._take(shape, dtype) if _pools(shape, dtype) else None
+        return np.empty(shape, dtype=dtype) if out is None else out
+
+    def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A view of a free block of this shape and dtype (a new block when none is free)."""
+        blocks = self._blocks.get((shape, dtype))
+        if blocks is None:
+            blocks = self._blocks[shape, dtype] = []
         for block in blocks:
             if sys.getrefcount(block.array) == _FREE:
                 block.step = self._step
@@ -132,21 +137,51 @@ def active() -> ContextVar[Workspace | None]:
     return _active
 
 
+def _pools(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """True for blocks the workspace keeps (at least :data:`MIN_BYTES`)."""
+    size = dtype.itemsize
+    for extent in shape:
+        size *= extent
+    return _FREE is not None and size >= MIN_BYTES
+
+
+def _pooled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """A scratch block from the active workspace, or None (no step running, or a small block)."""
+    size = dtype.itemsize  # (_pools, inlined: this runs for every scratch block of a step)
+    for extent in shape:
+        size *= extent
+    if size < MIN_BYTES or _FREE is None:
+        return None
+    ws = _active.get()
+    return None if ws is None else ws._take(tuple(shape), dtype)
+
+
 def empty_scratch(shape: tuple[int, ...], like: Any) -> Any:
     """An uninitialised block of ``like``'s dtype (and device): from the active workspace for
     numpy arrays inside a step, else the backend's plain allocation."""
-    ws = _active.get()
-    if ws is not None and type(like) is np.ndarray:
-        return ws.empty(shape, like.dtype)
+    if type(like) is np.ndarray:
+        out = _pooled(shape, like.dtype)
+        return np.empty(shape, dtype=like.dtype) if out is None else out
     from ._backend import backend_of
 
     return backend_of(like).empty(shape, like=like)
 
 
+def zeros_scratch(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+    """A zero numpy block of ``like``'s dtype, from the active workspace where it applies."""
+    out = _pooled(shape, like.dtype)
+    if out is None:
+        return np.zeros(shape, dtype=like.dtype)
+    out.fill(0)
+    return out
+
+
 def copy_scratch(x: Any) -> Any:
-    """A copy of ``x`` in a scratch block (C-ordered for numpy)."""
-    if _active.get() is not None and type(x) is np.ndarray:
-        out = empty_scratch(x.shape, x)
+    """A copy of ``x`` (C-ordered for numpy), in a scratch block where one applies."""
+    if type(x) is np.ndarray:
+        out = _pooled(x.shape, x.dtype)
+        if out is None:
+            return x.copy()
         out[...] = x
         return out
     from ._backend import backend_of
@@ -155,19 +190,19 @@ def copy_scratch(x: Any) -> Any:
 
 
 def product_scratch(a: Any, b: Any) -> Any:
-    """``a @ b`` for a tall ``a`` and a small ``b``, written into a scratch block (numpy arrays of
-    one dtype inside a step); plain ``a @ b`` otherwise."""
+    """``a @ b`` for a tall ``a`` and a small ``b``: written into a scratch block for 2-D numpy
+    arrays of one dtype where one applies, plain ``a @ b`` otherwise."""
     if (
-        _active.get() is not None
-        and type(a) is np.ndarray
+        type(a) is np.ndarray
         and type(b) is np.ndarray
         and a.ndim == 2
         and b.ndim == 2
         and a.dtype == b.dtype
     ):
-        out = empty_scratch((a.shape[0], b.shape[1]), a)
-        np.matmul(a, b, out=out)
-        return out
+        out = _pooled((a.shape[0], b.shape[1]), a.dtype)
+        if out is not None:
+            np.matmul(a, b, out=out)
+            return out
     return a @ b
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import NUMPY, _scalar_keeps, backend_of, is_torch_tensor, row_chunks
-from .._workspace import copy_scratch, empty_scratch
+from .._workspace import copy_scratch, zeros_scratch
 
 __all__ = ["Operator", "as_operator"]
 
@@ -302,8 +302,7 @@ def _csr_product(a: Any, x: Any) -> Any:
     kernel into a zeroed block (what ``csr @ dense`` does, without its per-call dispatch, about
     5 µs), for 2-D numpy blocks; the public product for anything else."""
     if type(x) is np.ndarray and x.ndim == 2 and x.shape[0] == a.shape[1] and x.size > 0:
-        out = empty_scratch((a.shape[0], x.shape[1]), like=x)
-        out.fill(0)
+        out = zeros_scratch((a.shape[0], x.shape[1]), like=x)
         if not x.flags.c_contiguous:
             x = copy_scratch(x)
         if _csr_accumulate_chunks([a], x, out, 1.0, chunked=False):
