@@ -333,6 +333,7 @@ def solve(
     finally:
         if bar is not None:
             bar.close()
+        integrator.release_workspace()  # the scratch kept between steps is not needed after the run
     return finish()
 
 

@@ -1,0 +1,228 @@
+"""The step workspace (dlra._workspace): a block is reused only when nothing else refers to it,
+results never share memory with later steps, warm steps compute what cold ones do, and the memory
+kept between steps stays bounded."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import dlra
+from dlra import _workspace
+from dlra._workspace import Workspace
+
+from .integrator_table import SPECS
+
+BIG = (512, 256)  # float64: 1 MiB, the smallest block the workspace keeps by default
+
+
+def address(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]
+
+
+# -- the workspace on its own -----------------------------------------------------------------
+
+
+def test_free_block_is_reused():
+    ws = Workspace()
+    a = ws.empty(BIG, np.float64)
+    where = address(a)
+    del a
+    b = ws.empty(BIG, np.float64)
+    assert address(b) == where
+
+
+def test_block_in_use_is_not_handed_out():
+    ws = Workspace()
+    a = ws.empty(BIG, np.float64)
+    b = ws.empty(BIG, np.float64)
+    assert not np.shares_memory(a, b)
+
+
+def test_a_view_keeps_its_block_busy():
+    ws = Workspace()
+    a = ws.empty(BIG, np.float64)
+    column = a[:, 3:5]  # numpy views refer to the array owning the memory
+    a_ptr = address(a)
+    del a
+    b = ws.empty(BIG, np.float64)
+    assert address(b) != a_ptr
+    column[...] = 1.0
+    assert not np.shares_memory(b, column)
+    del b
+    assert address(ws.empty(BIG, np.float64)) != a_ptr  # still busy: the column view lives
+    del column
+    assert address(ws.empty(BIG, np.float64)) == a_ptr
+
+
+def test_other_shapes_and_dtypes_get_other_blocks():
+    ws = Workspace()
+    a = ws.empty(BIG, np.float64)
+    where = address(a)
+    del a
+    assert address(ws.empty(BIG, np.float32)) != where
+    assert address(ws.empty((256, 512), np.float64)) != where
+
+
+def test_small_blocks_are_not_kept():
+    ws = Workspace()
+    a = ws.empty((8, 8), np.float64)
+    assert a.base is None  # a plain array, not a view of a kept block
+    del a
+    assert ws.nbytes == 0
+
+
+def test_end_step_keeps_the_blocks_of_the_step_only():
+    ws = Workspace()
+    ws.empty(BIG, np.float64)  # handed out in step 0, free at its end
+    ws.end_step()
+    assert ws.nbytes == 8 * 512 * 256  # kept for the next step
+    ws.end_step()  # a step that did not use it: dropped
+    assert ws.nbytes == 0
+    kept = ws.empty(BIG, np.float64)  # in use across the end of the step (a returned factor)
+    ws.end_step()
+    ws.end_step()
+    del kept  # forgotten by the workspace while in use: freed with its user
+    assert ws.nbytes == 0
+
+
+def test_clear_drops_everything():
+    ws = Workspace()
+    ws.empty(BIG, np.float64)
+    ws.clear()
+    assert ws.nbytes == 0
+
+
+def test_scratch_helpers_outside_a_step_allocate_plainly():
+    x = np.ones(BIG)
+    small = np.eye(256)
+    assert _workspace.empty_scratch(BIG, x).base is None
+    assert _workspace.copy_scratch(x).base is None
+    assert _workspace.zeros_scratch(BIG, x).base is None
+    np.testing.assert_array_equal(_workspace.product_scratch(x, small), x)
+
+
+# -- integrators with a workspace -------------------------------------------------------------
+
+
+@pytest.fixture
+def pool_everything(monkeypatch):
+    """Keep every block, however small, so that the small test problems exercise the workspace,
+    and fill every block with NaN as it is handed out: a step that reads scratch memory before
+    writing it (stale contents of an earlier use) then returns NaN."""
+    monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
+    take = Workspace._take
+
+    def poisoned(self, shape, dtype):
+        out = take(self, shape, dtype)
+        out.fill(np.nan)
+        return out
+
+    monkeypatch.setattr(Workspace, "_take", poisoned)
+
+
+def problem(n: int = 64, r: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    L = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(n, n), format="csr") * 10.0
+    M = sp.random(n, n, density=0.1, random_state=seed, format="csr")
+    field = dlra.LinearField([(L, None), (None, L), (M, M.T)])
+    U, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    V, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    Y0 = dlra.LowRankMatrix(U, np.diag(2.0 ** -np.arange(r)), V)
+    return field, Y0
+
+
+def cases():
+    for spec in SPECS:
+        for substep in ("rk4", "lsrk4"):
+            yield pytest.param(spec.name, substep, spec.options, id=f"{spec.name}-{substep}")
+
+
+@pytest.mark.parametrize(("method", "substep", "options"), list(cases()))
+def test_warm_steps_compute_what_cold_steps_do(pool_everything, method, substep, options):
+    field, Y0 = problem()
+    h = 1e-3
+    warm = dlra.get_integrator(method, substep=substep, **options)
+    warm.step(field, Y0, 0.0, h)  # fills the workspace
+    Y = Y0
+    for k in range(3):
+        cold = dlra.get_integrator(method, substep=substep, **options)
+        expected = cold.step(field, Y, k * h, h).to_dense()
+        Y = warm.step(field, Y, k * h, h)
+        assert np.linalg.norm(Y.to_dense() - expected) <= 1e-12 * np.linalg.norm(expected)
+    assert warm.workspace_nbytes() > 0
+
+
+@pytest.mark.parametrize("method", [s.name for s in SPECS])
+def test_results_are_not_overwritten_by_later_steps(pool_everything, method):
+    field, Y0 = problem()
+    options = next(s.options for s in SPECS if s.name == method)
+    integrator = dlra.get_integrator(method, **options)
+    Y1 = integrator.step(field, Y0, 0.0, 1e-3)
+    saved = [np.array(x) for x in Y1]
+    Y = Y1
+    for k in range(1, 4):
+        Y = integrator.step(field, Y, k * 1e-3, 1e-3)
+    for before, now in zip(saved, Y1):
+        np.testing.assert_array_equal(now, before)
+    assert np.all(np.isfinite(Y.to_dense()))
+
+
+def test_memory_kept_between_steps_is_bounded(pool_everything):
+    field, Y0 = problem()
+    integrator = dlra.get_integrator("midpoint_bug")
+    Y = integrator.step(field, Y0, 0.0, 1e-3)
+    after_one = integrator.workspace_nbytes()
+    for k in range(1, 6):
+        Y = integrator.step(field, Y, k * 1e-3, 1e-3)
+    assert 0 < integrator.workspace_nbytes() <= after_one
+    integrator.release_workspace()
+    assert integrator.workspace_nbytes() == 0
+    Y = integrator.step(field, Y, 6e-3, 1e-3)  # works again after the release
+    assert np.all(np.isfinite(Y.to_dense()))
+
+
+def test_integrators_with_a_workspace_copy_and_pickle(pool_everything):
+    field, Y0 = problem()
+    integrator = dlra.get_integrator("bug")
+    expected = integrator.step(field, Y0, 0.0, 1e-3)
+    for clone in (copy.deepcopy(integrator), pickle.loads(pickle.dumps(integrator))):
+        assert clone.workspace_nbytes() == 0
+        Y = clone.step(field, Y0, 0.0, 1e-3)
+        np.testing.assert_allclose(Y.to_dense(), expected.to_dense(), rtol=0, atol=1e-14)
+
+
+def test_threads_sharing_an_integrator_get_their_own_workspace(pool_everything):
+    field, _ = problem()
+    integrator = dlra.get_integrator("augmented_bug")
+    states = [problem(seed=s)[1] for s in range(4)]
+    expected = [dlra.get_integrator("augmented_bug").step(field, Y, 0.0, 1e-3) for Y in states]
+    results: dict[int, list] = {}
+
+    def run(i: int) -> None:
+        Y = states[i]
+        out = []
+        for _ in range(20):  # the same step again and again, interleaved with the other threads
+            out.append(integrator.step(field, Y, 0.0, 1e-3).to_dense())
+        results[i] = out
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(states))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for i, Y in enumerate(expected):
+        for got in results[i]:
+            np.testing.assert_allclose(got, Y.to_dense(), rtol=0, atol=1e-14)
+
+
+def test_solve_releases_the_workspace(pool_everything):
+    field, Y0 = problem()
+    integrator = dlra.get_integrator("bug")
+    dlra.solve(field, Y0, (0.0, 1e-2), method=integrator, h=1e-3)
+    assert integrator.workspace_nbytes() == 0
