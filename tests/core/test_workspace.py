@@ -18,6 +18,8 @@ from dlra._workspace import Workspace
 
 from .integrator_table import SPECS
 
+TUCKER_NAMES = sorted(dlra.registry("tucker"))
+
 BIG = (512, 256)  # float64: 1 MiB, the smallest block the workspace keeps by default
 
 
@@ -226,3 +228,22 @@ def test_solve_releases_the_workspace(pool_everything):
     integrator = dlra.get_integrator("bug")
     dlra.solve(field, Y0, (0.0, 1e-2), method=integrator, h=1e-3)
     assert integrator.workspace_nbytes() == 0
+
+
+@pytest.mark.parametrize("method", TUCKER_NAMES)
+def test_tucker_warm_steps_compute_what_cold_steps_do(pool_everything, method):
+    from tests.tucker.integrator_table import BY_NAME as TUCKER
+    from tests.tucker.problems import Sylvester, random_tucker
+
+    field = Sylvester(coupling=0.3).field()
+    Y = random_tucker()
+    options = TUCKER[method].options
+    warm = dlra.get_integrator(method, kind="tucker", **options)
+    warm.step(field, Y, 0.0, 1e-2)  # fills the workspace
+    for k in range(3):
+        cold = dlra.get_integrator(method, kind="tucker", **options)
+        expected = cold.step(field, Y, k * 1e-2, 1e-2).to_dense()
+        Y = warm.step(field, Y, k * 1e-2, 1e-2)
+        assert np.linalg.norm(Y.to_dense() - expected) <= 1e-12 * np.linalg.norm(expected)
+    if warm.truncates:  # the augmented bases come from the workspace
+        assert warm.workspace_nbytes() > 0
