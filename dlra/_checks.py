@@ -66,7 +66,12 @@ def require_positive_number(value: Any, name: str, *, allow_zero: bool = False) 
 def unknown_name_error(kind: str, name: Any, known: Iterable[str]) -> Exception:
     """``ValueError`` (``TypeError`` for options) listing the known names and the closest match."""
     known = sorted(known)
-    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+    text = str(name)
+    # a misspelling (close match) first, then a known abbreviation ("tol" for "tolerance"),
+    # then any match
+    close = difflib.get_close_matches(text, known, n=1, cutoff=0.8)
+    close = close or [k for k in known if len(k) >= 3 and text.lower().startswith(k.lower())][-1:]
+    close = close or difflib.get_close_matches(text, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     message = f"unknown {kind} {name!r}{hint} Known: {', '.join(known)}"
     return TypeError(message) if kind == "option" else ValueError(message)

@@ -75,10 +75,15 @@ _FREE = _free_refcount()
 
 class Workspace:
     """Large numpy scratch blocks kept for reuse; see the module docstring.  Not thread-safe:
-    integrators keep one per thread."""
+    integrators keep one per thread.
+
+    Blocks are byte buffers: a free block serves any request of at least half its size (the
+    smallest such block first), whatever the shape and dtype, so the memory kept follows the
+    largest set of blocks a step uses at one time, not the sum over the shapes it uses.
+    """
 
     def __init__(self) -> None:
-        self._blocks: dict[tuple[tuple[int, ...], np.dtype], list[_Block]] = {}
+        self._blocks: list[_Block] = []
         self._step = 0
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -90,38 +95,35 @@ class Workspace:
         return np.empty(shape, dtype=dtype) if out is None else out
 
     def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """A view of a free block of this shape and dtype (a new block when none is free)."""
-        blocks = self._blocks.get((shape, dtype))
-        if blocks is None:
-            blocks = self._blocks[shape, dtype] = []
-        for block in blocks:
-            if sys.getrefcount(block.array) == _FREE:
-                block.step = self._step
-                return block.array[...]
-        array = np.empty(shape, dtype=dtype)
-        blocks.append(_Block(array, self._step))
-        return array[...]
+        """A view of the smallest free block of ``need`` to ``2·need`` bytes (a new block of
+        ``need`` bytes when there is none), as an array of ``shape`` and ``dtype``."""
+        need = dtype.itemsize
+        for extent in shape:
+            need *= extent
+        best = None
+        best_size = 2 * need + 1
+        for block in self._blocks:
+            size = block.array.nbytes
+            if need <= size < best_size and sys.getrefcount(block.array) == _FREE:
+                best, best_size = block, size
+        if best is None:
+            best = _Block(np.empty(need, dtype=np.uint8), self._step)
+            self._blocks.append(best)
+        best.step = self._step
+        return best.array[:need].view(dtype).reshape(shape)
 
     def end_step(self) -> None:
         """Keep the blocks this step handed out; drop free blocks it did not use and forget
         blocks of earlier steps that are still in use."""
         step = self._step
-        for key in list(self._blocks):
-            kept = [block for block in self._blocks[key] if block.step == step]
-            if kept:
-                self._blocks[key] = kept
-            else:
-                del self._blocks[key]
+        self._blocks = [block for block in self._blocks if block.step == step]
         self._step += 1
 
     @property
     def nbytes(self) -> int:
         """Bytes of the blocks the workspace holds that nothing else uses (its own memory)."""
         return sum(
-            block.array.nbytes
-            for blocks in self._blocks.values()
-            for block in blocks
-            if sys.getrefcount(block.array) == _FREE
+            block.array.nbytes for block in self._blocks if sys.getrefcount(block.array) == _FREE
         )
 
     def clear(self) -> None:
@@ -214,7 +216,12 @@ class WorkspaceOwner:
     of an integrator start with no workspace.
     """
 
+    #: False: every step allocates afresh and nothing is kept between steps
+    keep_workspace: bool = True
+
     def _run_in_workspace(self, step: Any, *args: Any) -> Any:
+        if not self.keep_workspace:
+            return step(*args)
         local = self.__dict__.get("_workspace_local")
         if local is None:
             local = self.__dict__.setdefault("_workspace_local", threading.local())

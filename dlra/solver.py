@@ -221,8 +221,10 @@ def solve(
         ``rtol``, ``min_rank``, ``max_rank`` (rank control of truncating methods), ``substep``
         (``"rk4"`` (default), ``"euler"``, ``"exact"``, ``dlra.RK4(steps=m)``, ``dlra.Euler(steps=m)``),
         ``save_at`` (None: t0 and t1; ``"steps"``: every step; or a sequence of times),
-        ``progress`` (tqdm bar), ``check_finite`` (default True), and method options
-        (``rejection`` for ``parallel_bug``, ``variant`` for the second-order methods).
+        ``progress`` (tqdm bar), ``check_finite`` (default True), ``workspace`` (default True:
+        keep large scratch blocks from one step for the next — faster at large n, more memory
+        held; see docs/choosing.md), and method options (``rejection`` for ``parallel_bug``,
+        ``variant`` for the second-order methods).
 
     Returns
     -------

@@ -216,7 +216,13 @@ class Integrator(WorkspaceOwner):
         self.control = control
 
     def _set_options(self, options: dict[str, Any]) -> None:
-        """Method options over their defaults; unknown names and inadmissible choices raise."""
+        """Method options over their defaults; unknown names and inadmissible choices raise.
+        ``workspace`` (every method): keep large scratch blocks from one step for the next
+        (:mod:`dlra._workspace`; default True)."""
+        workspace = options.pop("workspace", True)
+        if not isinstance(workspace, bool):
+            raise TypeError(f"workspace must be True or False, got {workspace!r}")
+        self.keep_workspace = workspace
         for key in options:
             if key not in self.options:
                 raise unknown_name_error("option", key, self.known_options())
@@ -229,7 +235,7 @@ class Integrator(WorkspaceOwner):
 
     @classmethod
     def known_options(cls) -> list[str]:
-        return ["substep", "rank", "tol", "rtol", "min_rank", "max_rank", *cls.options]
+        return ["substep", "rank", "tol", "rtol", "min_rank", "max_rank", "workspace", *cls.options]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(substep={self.substep!r}, control={self.control!r})"

@@ -20,7 +20,7 @@ from .integrator_table import SPECS
 
 TUCKER_NAMES = sorted(dlra.registry("tucker"))
 
-BIG = (512, 256)  # float64: 1 MiB, the smallest block the workspace keeps by default
+BIG = (1024, 256)  # float64: 2 MiB (the workspace keeps blocks from 1 MiB by default)
 
 
 def address(x: np.ndarray) -> int:
@@ -62,13 +62,30 @@ def test_a_view_keeps_its_block_busy():
     assert address(ws.empty(BIG, np.float64)) == a_ptr
 
 
-def test_other_shapes_and_dtypes_get_other_blocks():
+def test_a_free_block_serves_requests_of_half_its_size_or_more():
     ws = Workspace()
     a = ws.empty(BIG, np.float64)
     where = address(a)
     del a
-    assert address(ws.empty(BIG, np.float32)) != where
-    assert address(ws.empty((256, 512), np.float64)) != where
+    b = ws.empty((256, 1024), np.complex64)  # another shape and dtype, the same bytes
+    assert address(b) == where
+    del b
+    c = ws.empty((512, 256), np.float64)  # half the bytes: still served by the block
+    assert address(c) == where and c.shape == (512, 256) and c.dtype == np.float64
+    del c
+    d = ws.empty((511, 256), np.float64)  # under half: a block of its own
+    assert address(d) != where
+    e = ws.empty((1025, 256), np.float64)  # larger than the block: a block of its own
+    assert not np.shares_memory(d, e)
+    assert address(e) != where
+
+
+def test_the_smallest_fitting_block_is_taken():
+    ws = Workspace()
+    large, small = ws.empty((2048, 256), np.float64), ws.empty(BIG, np.float64)
+    small_at = address(small)
+    del large, small
+    assert address(ws.empty((1000, 256), np.float64)) == small_at
 
 
 def test_small_blocks_are_not_kept():
@@ -83,7 +100,7 @@ def test_end_step_keeps_the_blocks_of_the_step_only():
     ws = Workspace()
     ws.empty(BIG, np.float64)  # handed out in step 0, free at its end
     ws.end_step()
-    assert ws.nbytes == 8 * 512 * 256  # kept for the next step
+    assert ws.nbytes == 8 * 1024 * 256  # kept for the next step
     ws.end_step()  # a step that did not use it: dropped
     assert ws.nbytes == 0
     kept = ws.empty(BIG, np.float64)  # in use across the end of the step (a returned factor)
@@ -247,3 +264,23 @@ def test_tucker_warm_steps_compute_what_cold_steps_do(pool_everything, method):
         assert np.linalg.norm(Y.to_dense() - expected) <= 1e-12 * np.linalg.norm(expected)
     if warm.truncates:  # the augmented bases come from the workspace
         assert warm.workspace_nbytes() > 0
+
+
+def test_workspace_false_keeps_nothing_and_computes_the_same(pool_everything):
+    field, Y0 = problem()
+    kept = dlra.get_integrator("midpoint_bug")
+    plain = dlra.get_integrator("midpoint_bug", workspace=False)
+    for _ in range(3):
+        expected = kept.step(field, Y0, 0.0, 1e-3).to_dense()
+        got = plain.step(field, Y0, 0.0, 1e-3).to_dense()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
+    assert kept.workspace_nbytes() > 0
+    assert plain.workspace_nbytes() == 0
+    sol = dlra.solve(field, Y0, (0.0, 3e-3), h=1e-3, method="bug", workspace=False)
+    assert sol.status == 0 and len(sol.t) == 2
+
+
+@pytest.mark.parametrize("value", [0, "no", None])
+def test_workspace_option_must_be_a_bool(value):
+    with pytest.raises(TypeError, match="workspace must be True or False"):
+        dlra.get_integrator("bug", workspace=value)
