@@ -172,7 +172,8 @@ def block_core(top_left: Any, top_right: Any, bottom_left: Any) -> Any:
 
 
 class Integrator(WorkspaceOwner):
-    """Base class: configuration only; :meth:`step` advances a factored state by one step.
+    """Base class: configuration (and the per-thread scratch workspace of its steps, see
+    :class:`dlra._workspace.WorkspaceOwner`); :meth:`step` advances a factored state by one step.
 
     Class attributes read by tests, docs and :func:`dlra.solve`:
     ``name``, ``order`` (proven or established order), ``rank_adaptive`` (may change the rank),
