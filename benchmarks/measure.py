@@ -176,6 +176,7 @@ def prepare_step(
     def step() -> Any:
         return integ.step(F, Y0, 0.0, h)
 
+    # the scratch blocks the integrator kept from the counted step (its workspace)
     held = integ.workspace_nbytes()
 
     mem = peak_memory(step, problem.backend) if memory else None
@@ -183,6 +184,10 @@ def prepare_step(
         # the scratch blocks the integrator kept from the counted step are reused, not
         # allocated, by the measured one: they are part of its memory all the same
         mem += held
+    # an idle integrator gives its workspace back: with the workspaces of every method of a
+    # size alive at once, n = 2^20 held about 12 GiB and slowed every measurement of the run
+    integ.release_workspace()
+    step.integrator = integ  # type: ignore[attr-defined]
     result = StepResult(
         problem=problem.name,
         backend=problem.backend,
@@ -197,7 +202,7 @@ def prepare_step(
         nfev=counters.nfev,
         n_qr=counters.n_qr,
         n_svd=counters.n_svd,
-        extra={"orthonormality": orth},
+        extra={"orthonormality": orth, "workspace_bytes": held},
         substep=substep,
         work=work,
     )
@@ -215,7 +220,8 @@ def measure_step(
 ) -> StepResult:
     """Time (and peak memory) of one step of ``method`` on ``problem``, with its work counters."""
     step, result = prepare_step(problem, method, kind=kind, memory=memory)
-    times = time_call(step, problem.backend, budget=budget, max_repeats=max_repeats, warmup=False)
+    # (warm-up: the workspace the counted step filled was given back)
+    times = time_call(step, problem.backend, budget=budget, max_repeats=max_repeats, warmup=True)
     result.time, result.median, result.repeats = min(times), float(np.median(times)), len(times)
     return result
 
@@ -227,20 +233,30 @@ def time_interleaved(
     min_rounds: int = 2,
     max_rounds: int = 20,
     budget: float = 0.5,
+    warm: dict[str, Callable[[], Any]] | None = None,
+    after: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, list[float]]:
     """Wall times of several callables timed in rounds (each once per round, in turn), so that a
     change of the machine's load affects all of them alike; at least ``min_rounds`` rounds, more
-    while the total stays under ``budget`` per callable."""
+    while the total stays under ``budget`` per callable.  ``warm[name]`` runs untimed right
+    before each timed call of ``name`` and ``after[name]`` right after it (a step's warm-up
+    step, which fills its integrator's workspace, and the release of that workspace)."""
     times: dict[str, list[float]] = {k: [] for k in steps}
+    warm, after = warm or {}, after or {}
     total = 0.0
     for rounds in range(1, max_rounds + 1):
         for name, fn in steps.items():
+            if name in warm:
+                warm[name]()
+                _sync(backend)
             t0 = time.perf_counter()
             fn()
             _sync(backend)
             dt = time.perf_counter() - t0
             times[name].append(dt)
             total += dt
+            if name in after:
+                after[name]()
         if rounds >= min_rounds and total > budget * len(steps):
             break
     return times
