@@ -3,7 +3,7 @@
 Why.  A DLRA step at large ``n`` allocates dozens of ``n × r`` blocks (substep stages, copies
 for the orthonormalisations, augmented bases, truncated factors).  glibc serves blocks over
 32 MiB from fresh memory maps and returns them to the system when they are freed, so every step
-pays for fresh, zero-filled pages again: on the 2-core benchmark VM that was a third of a
+pays for fresh, zero-filled pages again: on the 2-core benchmark VM that was about half of a
 ``midpoint_bug`` step at n = 2^20 (docs/conventions.md).  Keeping the blocks of one step for the
 next removes that cost without a process-wide allocator setting.
 
@@ -37,7 +37,6 @@ __all__ = [
     "MIN_BYTES",
     "Workspace",
     "WorkspaceOwner",
-    "active",
     "copy_scratch",
     "empty_scratch",
     "product_scratch",
@@ -57,9 +56,9 @@ class _Block:
 
 
 def _free_refcount() -> int | None:
-    """The reference count :meth:`Workspace._is_free` sees for a block nothing else refers to,
-    or None when this interpreter does not count references the way the check needs (then no
-    block is ever reused)."""
+    """The reference count ``sys.getrefcount(block.array)`` reports for a block nothing else
+    refers to, or None when this interpreter does not count references the way the check needs
+    (then nothing is pooled)."""
     if not hasattr(sys, "getrefcount"):  # pragma: no cover - not CPython
         return None
     block = _Block(np.empty(1), 0)
@@ -91,15 +90,14 @@ class Workspace:
         least :data:`MIN_BYTES`, else a plain allocation."""
         dtype = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)
-        out = self._take(shape, dtype) if _pools(shape, dtype) else None
-        return np.empty(shape, dtype=dtype) if out is None else out
+        need = _size(shape, dtype)
+        if need < MIN_BYTES or _FREE is None:
+            return np.empty(shape, dtype=dtype)
+        return self._take(shape, dtype, need)
 
-    def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def _take(self, shape: tuple[int, ...], dtype: np.dtype, need: int) -> np.ndarray:
         """A view of the smallest free block of ``need`` to ``2·need`` bytes (a new block of
         ``need`` bytes when there is none), as an array of ``shape`` and ``dtype``."""
-        need = dtype.itemsize
-        for extent in shape:
-            need *= extent
         best = None
         best_size = 2 * need + 1
         for block in self._blocks:
@@ -134,28 +132,21 @@ class Workspace:
 _active: ContextVar[Workspace | None] = ContextVar("dlra_workspace", default=None)
 
 
-def active() -> ContextVar[Workspace | None]:
-    """The context variable holding the workspace of the step being computed (None outside)."""
-    return _active
-
-
-def _pools(shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """True for blocks the workspace keeps (at least :data:`MIN_BYTES`)."""
+def _size(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Bytes of an array of ``shape`` and ``dtype``."""
     size = dtype.itemsize
     for extent in shape:
         size *= extent
-    return _FREE is not None and size >= MIN_BYTES
+    return size
 
 
 def _pooled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
     """A scratch block from the active workspace, or None (no step running, or a small block)."""
-    size = dtype.itemsize  # (_pools, inlined: this runs for every scratch block of a step)
-    for extent in shape:
-        size *= extent
-    if size < MIN_BYTES or _FREE is None:
+    need = _size(shape, dtype)
+    if need < MIN_BYTES or _FREE is None:
         return None
     ws = _active.get()
-    return None if ws is None else ws._take(tuple(shape), dtype)
+    return None if ws is None else ws._take(tuple(shape), dtype, need)
 
 
 def empty_scratch(shape: tuple[int, ...], like: Any) -> Any:

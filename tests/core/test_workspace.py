@@ -137,8 +137,8 @@ def pool_everything(monkeypatch):
     monkeypatch.setattr(_workspace, "MIN_BYTES", 0)
     take = Workspace._take
 
-    def poisoned(self, shape, dtype):
-        out = take(self, shape, dtype)
+    def poisoned(self, shape, dtype, need):
+        out = take(self, shape, dtype, need)
         out.fill(np.nan)
         return out
 
