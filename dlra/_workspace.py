@@ -76,9 +76,9 @@ class Workspace:
     """Large numpy scratch blocks kept for reuse; see the module docstring.  Not thread-safe:
     integrators keep one per thread.
 
-    Blocks are byte buffers: a free block serves any request of at least half its size (the
-    smallest such block first), whatever the shape and dtype, so the memory kept follows the
-    largest set of blocks a step uses at one time, not the sum over the shapes it uses.
+    Blocks are byte buffers: a free block serves any request of at least 8/9 of its size (the
+    smallest such block first), whatever the shape and dtype — an n × r block of one dtype
+    serves an r × n one, or an n × (r + 1) one a request for n × r.
     """
 
     def __init__(self) -> None:
@@ -96,10 +96,12 @@ class Workspace:
         return self._take(shape, dtype, need)
 
     def _take(self, shape: tuple[int, ...], dtype: np.dtype, need: int) -> np.ndarray:
-        """A view of the smallest free block of ``need`` to ``2·need`` bytes (a new block of
-        ``need`` bytes when there is none), as an array of ``shape`` and ``dtype``."""
+        """A view of the smallest free block of ``need`` to ``need + need/8`` bytes (a new
+        block of ``need`` bytes when there is none), as an array of ``shape`` and ``dtype``.
+        The bound keeps a returned factor that the user holds from pinning much more memory
+        than it uses."""
         best = None
-        best_size = 2 * need + 1
+        best_size = need + need // 8 + 1
         for block in self._blocks:
             size = block.array.nbytes
             if need <= size < best_size and sys.getrefcount(block.array) == _FREE:

@@ -62,7 +62,7 @@ def test_a_view_keeps_its_block_busy():
     assert address(ws.empty(BIG, np.float64)) == a_ptr
 
 
-def test_a_free_block_serves_requests_of_half_its_size_or_more():
+def test_a_free_block_serves_requests_of_nearly_its_size():
     ws = Workspace()
     a = ws.empty(BIG, np.float64)
     where = address(a)
@@ -70,10 +70,11 @@ def test_a_free_block_serves_requests_of_half_its_size_or_more():
     b = ws.empty((256, 1024), np.complex64)  # another shape and dtype, the same bytes
     assert address(b) == where
     del b
-    c = ws.empty((512, 256), np.float64)  # half the bytes: still served by the block
-    assert address(c) == where and c.shape == (512, 256) and c.dtype == np.float64
+    c = ws.empty((911, 256), np.float64)  # 8/9 of the bytes: still served by the block
+    assert address(c) == where and c.shape == (911, 256) and c.dtype == np.float64
     del c
-    d = ws.empty((511, 256), np.float64)  # under half: a block of its own
+    # less: a block of its own (a factor the user keeps must not pin much more than it uses)
+    d = ws.empty((910, 256), np.float64)
     assert address(d) != where
     e = ws.empty((1025, 256), np.float64)  # larger than the block: a block of its own
     assert not np.shares_memory(d, e)
@@ -82,10 +83,10 @@ def test_a_free_block_serves_requests_of_half_its_size_or_more():
 
 def test_the_smallest_fitting_block_is_taken():
     ws = Workspace()
-    large, small = ws.empty((2048, 256), np.float64), ws.empty(BIG, np.float64)
+    large, small = ws.empty((1100, 256), np.float64), ws.empty(BIG, np.float64)
     small_at = address(small)
     del large, small
-    assert address(ws.empty((1000, 256), np.float64)) == small_at
+    assert address(ws.empty((1000, 256), np.float64)) == small_at  # both fit: the smaller
 
 
 def test_small_blocks_are_not_kept():
