@@ -321,7 +321,9 @@ def _n_section(recs: list[Record], rel: str, goals: list) -> str:
         f"## Scaling in n (heat, float64, r = {r})\n\n"
         f"![time per step against n]({rel}/time_vs_n.png)\n\n"
         + _table(["method", *(_pow2(n) for n in ns), "exponent (2^12–2^20)"], rows)
-        + "\n\nPeak memory of a step beyond its input (tracemalloc); the last column is the peak "
+        + "\n\nPeak memory of a step beyond its input (tracemalloc, plus the scratch blocks the "
+        "integrator kept from its previous step: its workspace, docs/conventions.md); the last "
+        "column is the peak "
         f"in units of one n × r block at n = {_pow2(ns[-1])}:\n\n"
         + _table(["method", *(_pow2(n) for n in ns), "blocks"], mem_rows)
     )
@@ -485,7 +487,12 @@ def _compare_section(recs: list[Record], dense: list[Record], goals: list) -> st
         "and `bug` hold about three blocks — the goal is met with it.  The augmented and "
         "second-order methods hold bases of width 2r–4r and the truncated factors, which no "
         "substep solver removes (`augmented_bug` and `parallel_bug`: two 2r-wide bases plus the "
-        "two new factors, six blocks; the second-order methods more, see the memory column).\n"
+        "two new factors, six blocks; the second-order methods more, see the memory column).  "
+        "The memory column includes the scratch an integrator keeps from one step for the next "
+        "(its workspace): nothing more for the first-order methods, about two blocks more for "
+        "the augmented ones and 9–10 more for the second-order ones, whose blocks of several "
+        "widths cannot stand in for each other; `workspace=False` gives it back at the price of "
+        "fresh memory in every step (docs/choosing.md).\n"
     )
 
 
