@@ -11,6 +11,8 @@ import threading
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dlra
 from dlra import _workspace
@@ -285,3 +287,42 @@ def test_workspace_false_keeps_nothing_and_computes_the_same(pool_everything):
 def test_workspace_option_must_be_a_bool(value):
     with pytest.raises(TypeError, match="workspace must be True or False"):
         dlra.get_integrator("bug", workspace=value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("take"), st.integers(1024, 3000), st.sampled_from(["f8", "f4", "c16"])
+            ),
+            st.tuples(st.just("drop"), st.integers(0, 7), st.just("")),
+            st.tuples(st.just("view"), st.integers(0, 7), st.just("")),
+            st.tuples(st.just("end"), st.just(0), st.just("")),
+        ),
+        max_size=40,
+    )
+)
+def test_no_two_live_arrays_share_a_block(operations):
+    """Whatever the order of requests, views, releases and step ends, an array handed out never
+    shares memory with another live one, and what it holds survives later requests."""
+    ws = Workspace()
+    live: list[tuple[np.ndarray, float]] = []
+    for op, value, dtype in operations:
+        if op == "take":
+            a = ws.empty((value, 128), np.dtype(dtype))
+            assert a.shape == (value, 128) and a.dtype == np.dtype(dtype)
+            for other, _ in live:
+                assert not np.shares_memory(a, other)
+            mark = float(len(live) + 1)
+            a.fill(mark)
+            live.append((a, mark))
+        elif op == "drop" and live:
+            live.pop(value % len(live))
+        elif op == "view" and live:
+            a, mark = live[value % len(live)]
+            live.append((a[1:, :64], mark))  # a view keeps its block busy
+        elif op == "end":
+            ws.end_step()
+    for a, mark in live:
+        assert np.all(a == mark)
