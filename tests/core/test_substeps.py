@@ -335,6 +335,10 @@ def test_inner_products_and_products_in_small_kernel_chunks(dtype, widths, chunk
     np.testing.assert_allclose(be.inner(a, b), a.conj().T @ b, rtol=0, atol=tol)
     np.testing.assert_allclose(be.gram(b), b.conj().T @ b, rtol=0, atol=tol)
     np.testing.assert_allclose(be.inner(a[:, ::2], b), a[:, ::2].conj().T @ b, rtol=0, atol=tol)
+    # column slices of one wider block (rows contiguous, the blocks not): chunked in place
+    wide = np.concatenate([b, a], axis=1)
+    np.testing.assert_allclose(be.inner(wide[:, q:], wide[:, :q]), a.conj().T @ b, rtol=0, atol=tol)
+    np.testing.assert_allclose(be.inner(wide[:, q:], b), a.conj().T @ b, rtol=0, atol=tol)
     m = rng.standard_normal((p, q)).astype(dtype)
     y = b.copy()
     be.add_product_(y, a, m, -0.5)
