@@ -114,10 +114,12 @@ def _small_kernel_rows(dtype: np.dtype, small_size: int) -> int | None:
     return _SMALL_GEMM_MNK // small_size
 
 
-def _row_strided_rows(a: Any, b: Any) -> int | None:
-    """Rows per chunk for :meth:`NumpyBackend.inner` of 2-D numpy blocks of one dtype whose rows
-    are contiguous but which are not C-contiguous themselves (column slices of a wider block,
-    such as the new directions of an augmented basis), or None where that path does not apply."""
+def _inner_chunks(a: Any, b: Any) -> tuple[int, bool] | None:
+    """How :meth:`NumpyBackend.inner` chunks ``aᴴb``: ``(rows per chunk, blas)`` for 2-D numpy
+    blocks of one dtype and row count with contiguous rows (:func:`_small_kernel_rows`), with
+    ``blas`` True when both blocks are C-contiguous (scipy's ``gemm`` on each chunk) and False
+    for column slices of wider blocks (numpy's product of each chunk); None where products are
+    not chunked."""
     if not (
         type(a) is np.ndarray
         and type(b) is np.ndarray
@@ -125,32 +127,16 @@ def _row_strided_rows(a: Any, b: Any) -> int | None:
         and b.ndim == 2
         and a.dtype == b.dtype
         and a.shape[0] == b.shape[0]
-        and a.shape[0] > 0
+        and 0 < a.shape[0]
         and a.strides[1] == a.itemsize
         and b.strides[1] == b.itemsize
     ):
         return None
-    return _small_kernel_rows(a.dtype, a.shape[1] * b.shape[1])
-
-
-def _small_gemm_rows(a: Any, b: Any) -> int | None:
-    """Rows per chunk for :meth:`NumpyBackend.inner` of ``a`` and ``b`` (:func:`_small_kernel_rows`),
-    or None where the chunked BLAS path does not apply (not 2-D C-contiguous blocks of one dtype
-    and row count, or empty)."""
-    if not (
-        type(a) is np.ndarray
-        and type(b) is np.ndarray
-        and a.ndim == 2
-        and b.ndim == 2
-        and a.dtype == b.dtype
-        and a.shape[0] == b.shape[0]
-        and a.flags.c_contiguous
-        and b.flags.c_contiguous
-        and 0 < a.shape[0]
-        and max(a.size, b.size) < 2**31
-    ):
+    rows = _small_kernel_rows(a.dtype, a.shape[1] * b.shape[1])
+    if rows is None:
         return None
-    return _small_kernel_rows(a.dtype, a.shape[1] * b.shape[1])
+    blas = a.flags.c_contiguous and b.flags.c_contiguous and max(a.size, b.size) < 2**31
+    return rows, blas
 
 
 def _lapack_ready(x: Any, ndim: int) -> bool:
@@ -217,21 +203,23 @@ class NumpyBackend(Backend):
         these shapes (n = 2^16, p = q = 16: 2.8 ms against 1.1 ms; Gram 1.7 against 0.8 ms;
         measured 2026-11-24).  Other blocks (complex, where chunks were slower; wider; strided)
         take numpy's product."""
-        rows = _small_gemm_rows(a, b)
-        if rows is None:
-            rows = _row_strided_rows(a, b)
-            if rows is None or rows >= a.shape[0]:
-                return self.H(a) @ b
+        chunks = _inner_chunks(a, b)
+        if chunks is None:
+            return self.H(a) @ b
+        rows, blas = chunks
+        n = a.shape[0]
+        if not blas:
+            if rows >= n:
+                return a.T @ b
             # column slices: numpy's product of each row chunk (BLAS reads the strided rows in
             # place), summed — 1.5–1.8× faster than one product over all rows (2^16–2^18 rows,
             # 16–32 columns, 2026-11-24)
             c = a[:rows].T @ b[:rows]
             part = np.empty_like(c)
-            for i in range(rows, a.shape[0], rows):
+            for i in range(rows, n, rows):
                 np.matmul(a[i : i + rows].T, b[i : i + rows], out=part)
                 c += part
             return c
-        n = a.shape[0]
         if rows >= n and a is not b:  # one product (small: numpy's call is the cheaper)
             return a.T @ b
         gemm = _blas_function("gemm", a.dtype)
