@@ -420,7 +420,8 @@ class NumpyBackend(Backend):
         (each chunk's product is complete before it is written).  One chunk-sized temporary,
         reused."""
         chunks = row_chunks(y.shape[0])
-        if len(chunks) == 1 and not np.may_share_memory(y, left):
+        apart = not np.may_share_memory(y, left) and not np.may_share_memory(y, small)
+        if len(chunks) == 1 and apart:
             np.matmul(left, small, out=y)  # one chunk: numpy's own buffer is no larger
             return
         rows = _small_kernel_rows(y.dtype, small.size)
@@ -430,7 +431,7 @@ class NumpyBackend(Backend):
             size = min(rows, chunks[0][1] - chunks[0][0])
             n = y.shape[0]
             chunks = tuple((i, min(i + size, n)) for i in range(0, n, size))
-            if not np.may_share_memory(y, left) and not np.may_share_memory(y, small):
+            if apart:
                 # straight into y (columns of a wider block: BLAS writes the strided rows in
                 # place): 1.5× faster than through the temporary at 2^16 × 16
                 for i, j in chunks:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import Backend, backend_of, lapack_function
+from ._backend import Backend, _blas_function, backend_of, lapack_function
 from ._workspace import copy_scratch, empty_scratch, product_scratch
 
 __all__ = [
@@ -68,10 +68,8 @@ def _times_upper(be: Backend, x: Any, m: Any, *, overwrite: bool = False) -> Any
     """
     if be.name != "numpy" or x.dtype != m.dtype or x.ndim != 2 or x.shape[0] < _TRMM_ROWS:
         return x @ m
-    from scipy.linalg import blas
-
     y = x if (overwrite and x.flags.c_contiguous) else copy_scratch(x)
-    (trmm,) = blas.get_blas_funcs(("trmm",), (m, y))
+    trmm = _blas_function("trmm", y.dtype)
     # y is C-ordered n × k, so yᵀ is a Fortran-ordered k × n array: yᵀ ← mᵀ yᵀ in place
     res = trmm(1.0, m, y.T, side=0, lower=0, trans_a=1, overwrite_b=1)
     return y if np.shares_memory(res, y) else res.T

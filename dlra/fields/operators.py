@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import NUMPY, _scalar_keeps, backend_of, is_torch_tensor, row_chunks
+from .._backend import (
+    _BLAS_TYPES,
+    NUMPY,
+    _scalar_keeps,
+    backend_of,
+    is_torch_tensor,
+    row_chunks,
+)
 from .._workspace import copy_scratch, zeros_scratch
 
 __all__ = ["Operator", "as_operator"]
@@ -329,7 +336,7 @@ def _csr_accumulate_chunks(
     kernel = _csr_kernel()
     if kernel is None:
         return False
-    if c != 1 and not (dtype.char in "fdFD" and _scalar_keeps(dtype, c)):
+    if c != 1 and not (dtype.char in _BLAS_TYPES and _scalar_keeps(dtype, c)):
         return False
     # the blocks are slices of one CSR matrix: one dtype, one index type
     first = blocks[0]
