@@ -181,9 +181,7 @@ def prepare_step(
 
     mem = peak_memory(step, problem.backend) if memory else None
     if mem is not None:
-        # the scratch blocks the integrator kept from the counted step are reused, not
-        # allocated, by the measured one: they are part of its memory all the same
-        mem += held
+        mem += held  # reused, not allocated, by the measured step: its memory all the same
     # an idle integrator gives its workspace back: with the workspaces of every method of a
     # size alive at once, n = 2^20 held about 12 GiB and slowed every measurement of the run
     integ.release_workspace()

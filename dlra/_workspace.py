@@ -91,9 +91,7 @@ class Workspace:
         dtype = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)
         need = _size(shape, dtype)
-        if need < MIN_BYTES or _FREE is None:
-            return np.empty(shape, dtype=dtype)
-        return self._take(shape, dtype, need)
+        return self._take(shape, dtype, need) if _kept(need) else np.empty(shape, dtype=dtype)
 
     def _take(self, shape: tuple[int, ...], dtype: np.dtype, need: int) -> np.ndarray:
         """A view of the smallest free block of ``need`` to ``need + need/8`` bytes (a new
@@ -142,10 +140,16 @@ def _size(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return size
 
 
+def _kept(need: int) -> bool:
+    """True for blocks of ``need`` bytes that workspaces keep (at least :data:`MIN_BYTES`, on an
+    interpreter whose reference counts tell free blocks)."""
+    return need >= MIN_BYTES and _FREE is not None
+
+
 def _pooled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
     """A scratch block from the active workspace, or None (no step running, or a small block)."""
     need = _size(shape, dtype)
-    if need < MIN_BYTES or _FREE is None:
+    if not _kept(need):
         return None
     ws = _active.get()
     return None if ws is None else ws._take(tuple(shape), dtype, need)
@@ -215,12 +219,7 @@ class WorkspaceOwner:
     def _run_in_workspace(self, step: Any, *args: Any) -> Any:
         if not self.keep_workspace:
             return step(*args)
-        local = self.__dict__.get("_workspace_local")
-        if local is None:
-            local = self.__dict__.setdefault("_workspace_local", threading.local())
-        ws = getattr(local, "workspace", None)
-        if ws is None:
-            ws = local.workspace = Workspace()
+        ws = self._thread_workspace(create=True)
         token = _active.set(ws)
         try:
             return step(*args)
@@ -228,18 +227,29 @@ class WorkspaceOwner:
             _active.reset(token)
             ws.end_step()
 
+    def _thread_workspace(self, *, create: bool) -> Workspace | None:
+        """The calling thread's workspace of this integrator (made when ``create``, else None
+        when there is none yet)."""
+        local = self.__dict__.get("_workspace_local")
+        if local is None:
+            if not create:
+                return None
+            local = self.__dict__.setdefault("_workspace_local", threading.local())
+        ws = getattr(local, "workspace", None)
+        if ws is None and create:
+            ws = local.workspace = Workspace()
+        return ws
+
     def release_workspace(self) -> None:
         """Drop the scratch blocks this integrator keeps (in the calling thread) for its next
         step; the next step allocates afresh."""
-        local = self.__dict__.get("_workspace_local")
-        ws = getattr(local, "workspace", None) if local is not None else None
+        ws = self._thread_workspace(create=False)
         if ws is not None:
             ws.clear()
 
     def workspace_nbytes(self) -> int:
         """Bytes of scratch this integrator keeps (in the calling thread) for its next step."""
-        local = self.__dict__.get("_workspace_local")
-        ws = getattr(local, "workspace", None) if local is not None else None
+        ws = self._thread_workspace(create=False)
         return 0 if ws is None else ws.nbytes
 
     def __getstate__(self) -> dict[str, Any]:
