@@ -129,7 +129,22 @@ def test_floor_calls_at_a_width_multiply_blocks_of_that_width():
         assert np.linalg.matrix_rank(outs["gram"]) >= 3  # not a block of zeros
         # the variants of a primitive compute the same product
         np.testing.assert_allclose(outs["small@chunks"], outs["small"], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(outs["small@into"], outs["small"], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(outs["spmm@into"], outs["spmm"], rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(outs["gram@chunks"], outs["gram"], rtol=1e-13, atol=1e-13)
+
+
+def test_floor_calls_into_variants_reuse_one_result_block():
+    """The `@into` variants time the product, not the allocation of its result: every call
+    writes the same block (a fresh n × w result per call would be charged its page faults)."""
+    for problem in (make_problem("heat", 64, 3), make_problem("schrodinger", 64, 3)):
+        calls = floor_calls(problem, 5)
+        for name in ("small@into", "small@chunks", "spmm@into"):
+            first, second = calls[name](), calls[name]()
+            assert first is second, name
+        # the sparse variant accumulates, y += A K, as the step's kernel does
+        product = calls["spmm"]()
+        np.testing.assert_allclose(calls["spmm@into"](), 3 * product, rtol=1e-12, atol=1e-12)
 
 
 def test_primitive_minima_take_the_fastest_variant():
