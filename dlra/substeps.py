@@ -60,6 +60,16 @@ class RK4(_Stepping):
     With a field that accumulates into preallocated blocks (``Flow.rhs_into``, e.g.
     :class:`~dlra.LinearField`) the stages work in four blocks of the state's size; otherwise the
     stages are summed as they come.  :class:`LowStorageRK4` needs two.
+
+    Autonomous linear flows (``Flow.linear``: a :class:`~dlra.LinearField` with constant
+    coefficients and no source) take the step as what it is for them, the polynomial
+    ``x + τLx + (τL)²x/2 + (τL)³x/6 + (τL)⁴x/24``, in Horner form::
+
+        y ← x + (τ/4) L x;   y ← x + (τ/3) L y;   y ← x + (τ/2) L y;   x ← x + τ L y
+
+    the same four evaluations and the same result up to rounding, in two working blocks with
+    one copy per evaluation instead of four blocks and about four passes: a K-step at
+    n = 2^16–2^18, r = 16 takes 1.8× less time (docs/conventions.md).
     """
 
     order = 4
@@ -75,6 +85,8 @@ class RK4(_Stepping):
         *,
         overwrite_x0: bool = False,
     ) -> Any:
+        if flow.linear:
+            return self._solve_linear(flow, x0, t0, t1, sign, overwrite_x0)
         if flow.rhs_into is not None:
             return self._solve_in_place(flow, x0, t0, t1, sign, overwrite_x0)
         tau = (t1 - t0) / self.steps
@@ -94,6 +106,49 @@ class RK4(_Stepping):
             acc += k
             del k
             x = x + (sign * tau / 6) * acc
+        return x
+
+    def _solve_linear(
+        self, flow: Flow, x0: Any, t0: float, t1: float, sign: float, overwrite_x0: bool
+    ) -> Any:
+        """The step polynomial of an autonomous linear flow in Horner form (class docstring):
+        with ``Flow.rhs_into`` in two working blocks — each evaluation accumulates into a copy
+        of ``x``, the last one into ``x`` itself once it is this function's own — otherwise one
+        new block per evaluation."""
+        tau = (t1 - t0) / self.steps
+        h = sign * tau
+        factors = (h / 4, h / 3, h / 2, h)
+        if flow.rhs_into is None:
+            f = flow.rhs
+            x = x0
+            for j in range(self.steps):
+                t = t0 + j * tau
+                y = x
+                for c in factors:
+                    y = x + c * f(t, y)
+                x = y
+            return x
+        be = backend_of(x0)
+        x, owned = x0, overwrite_x0
+        # every entry is written before it is read: each evaluation's target is a copy of x
+        a = empty_scratch(be.shape(x), like=x)
+        b = empty_scratch(be.shape(x), like=x)
+        for j in range(self.steps):
+            t = t0 + j * tau
+            a[...] = x
+            accumulate_rhs(flow, t, x, a, factors[0])
+            b[...] = x
+            accumulate_rhs(flow, t, a, b, factors[1])
+            a[...] = x
+            accumulate_rhs(flow, t, b, a, factors[2])
+            if owned:  # x is not read after this evaluation: it takes the result
+                accumulate_rhs(flow, t, a, x, factors[3])
+            else:
+                b[...] = x
+                accumulate_rhs(flow, t, a, b, factors[3])
+                x, owned = b, True
+                if j + 1 < self.steps:
+                    b = empty_scratch(be.shape(x), like=x)
         return x
 
     def _solve_in_place(

@@ -378,7 +378,7 @@ class LinearField(Field):
         def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
             return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound())
 
-        return Flow(rhs, exact, rhs_into=rhs_into)
+        return Flow(rhs, exact, rhs_into=rhs_into, linear=True)
 
     # -- checks -------------------------------------------------------------------------------------
     def validate(self, t: float, Y: Any) -> None:

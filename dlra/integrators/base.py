@@ -103,7 +103,9 @@ class StepContext:
                 into(t, x, out, alpha)
         else:
             counted_into = None
-        counted_flow = type(flow)(counted, counted_exact, flow.why_not_exact, counted_into)
+        counted_flow = type(flow)(
+            counted, counted_exact, flow.why_not_exact, counted_into, linear=flow.linear
+        )
         if consume and self.substep.can_overwrite_x0:
             out = self.substep.solve(counted_flow, x0, t0, t1, sign, overwrite_x0=True)
         else:

@@ -470,7 +470,7 @@ class TuckerLinearField(TuckerField):
         def exact(X0: Any, t0: float, t1: float, sign: float) -> Any:
             return expm_apply(lambda X: linear(t0, X), X0, sign * (t1 - t0), bound)
 
-        return Flow(rhs, exact)
+        return Flow(rhs, exact, linear=True)
 
     # -- checks ---------------------------------------------------------------------------------
     def validate(self, t: float, Y: TuckerTensor) -> None:
