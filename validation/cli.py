@@ -82,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         print("studies:")
         for name, cls in STUDIES.items():
-            first = (cls.__doc__ or "").strip().splitlines()[0]
-            print(f"  {name:14s} {first}")
+            print(f"  {name:14s} {cls.title}")
         print("methods:")
         print("  " + ", ".join(ex.MATRIX_METHODS))
         return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from .studies import STUDIES
-from .studies._framework import Config, Study, StudyResult, clear_caches, run_cases
+from .studies import STUDIES, _plot
+from .studies._framework import Config, Row, Study, StudyResult, clear_caches, run_cases
 
 __all__ = ["run"]
 
@@ -14,7 +14,10 @@ __all__ = ["run"]
 def run(
     studies: Sequence[Study] | None = None, cfg: Config | None = None, *, progress: bool = True
 ) -> list[StudyResult]:
-    """Run ``studies`` (default: all registered) with ``cfg``; returns one result per study."""
+    """Run ``studies`` (default: all registered) with ``cfg``; returns one result per study.
+
+    A study whose assessment raises gets one failed row saying so, and the other studies' results
+    are kept (the run's report is still written)."""
     cfg = cfg or Config()
     studies = list(studies) if studies is not None else [cls() for cls in STUDIES.values()]
     plans = [(study, study.cases(cfg)) for study in studies]
@@ -36,7 +39,12 @@ def run(
         for study, cases in plans:
             start = time.perf_counter()
             outcomes = run_cases(cases, tick)
-            rows, figures = study.assess(cfg, outcomes)
+            try:
+                rows, figures = study.assess(cfg, outcomes)
+            except Exception as exc:  # a defect of the study: report it, keep the other studies
+                _plot.plt.close("all")
+                error = f"assessing the study raised {type(exc).__name__}: {exc}"
+                rows, figures = [Row.raised(study.name, "—", "—", "assessment", error)], []
             results.append(
                 StudyResult(
                     name=study.name,

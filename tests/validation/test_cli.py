@@ -63,6 +63,8 @@ def test_list(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     for name in ("order", "exactness", "robustness", "conservation", "ckl22", "kusch24"):
         assert name in out
+    # one complete title per study, not a docstring line cut mid-sentence
+    assert "  conservation   Norm and energy conservation (T4)\n" in out
     assert "midpoint_bug" in out
 
 

@@ -154,3 +154,21 @@ def test_tucker_rotating_forms_agree() -> None:
 def test_unknown_problem_name() -> None:
     with pytest.raises(ValueError, match="unknown problem 'nope'"):
         make("nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("schrodinger", {"n": 11}),
+        ("schrodinger-periodic", {"n": 11}),
+        ("tucker-schrodinger", {"n": 5}),
+    ],
+)
+def test_odd_grid_sizes(name: str, params: dict) -> None:
+    # the grid j = −⌊N/2⌋, …, N − ⌊N/2⌋ − 1 has N points for odd N too
+    problem = make(name, **params)
+    assert problem.v.shape == (params["n"],)
+    t, delta = 0.37 * problem.T, 1e-3 * problem.T
+    fd = finite_difference_rhs(problem.solution, t, delta)
+    f = problem.rhs(t, problem.solution(t))
+    assert np.linalg.norm(fd - f) <= 1e-6 * np.linalg.norm(f)

@@ -102,3 +102,50 @@ def test_config_rejects_bad_values() -> None:
         Config(size="huge")
     with pytest.raises(ValueError, match="backend must be"):
         Config(backend="jax")
+
+
+def test_conservation_decides_with_its_drift_tolerance(tmp_path: Path) -> None:
+    cfg = Config(methods=("bug",), size="tiny", out=tmp_path)
+    study = STUDIES["conservation"]()
+    clear_caches()
+    outcomes = run_cases(study.cases(cfg))
+    rows, _ = study.assess(cfg, outcomes)
+    (drift,) = [r for r in rows if r.method == "bug"]
+    assert drift.passed is True
+    assert f"± {study.drift_tol:g}" in drift.expected
+    # a tolerance no fitted slope can meet must fail the same measurement
+    strict_rows, _ = dataclasses.replace(study, drift_tol=1e-9).assess(cfg, outcomes)
+    clear_caches()
+    (strict,) = [r for r in strict_rows if r.method == "bug"]
+    assert strict.passed is False and strict.measured == drift.measured
+
+
+@pytest.mark.parametrize("method", ["bug", "adaptive_bug"])
+def test_ckl22_with_one_of_its_two_methods(method: str, tmp_path: Path) -> None:
+    # each of the panels (a) and (b) belongs to one method; the other panel stays empty
+    cfg = Config(methods=(method,), size="tiny", out=tmp_path)
+    study = STUDIES["ckl22"]()
+    clear_caches()
+    rows, figures = study.assess(cfg, run_cases(study.cases(cfg)))
+    clear_caches()
+    assert rows and {r.method for r in rows} == {method}
+    assert all(r.passed is not False for r in rows), rows
+    assert len(figures) == 1 and (tmp_path / figures[0].path).stat().st_size > 10_000
+
+
+def test_a_raising_assessment_keeps_the_other_studies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from validation.runner import run
+
+    broken, intact = STUDIES["symmetry"](), STUDIES["exactness"]()
+
+    def boom(cfg: Config, outcomes: dict) -> Any:
+        raise RuntimeError("defect in the assessment")
+
+    monkeypatch.setattr(broken, "assess", boom)
+    cfg = Config(methods=("bug",), size="tiny", out=tmp_path)
+    first, second = run([broken, intact], cfg, progress=False)
+    assert [r.passed for r in first.rows] == [False]
+    assert "RuntimeError: defect in the assessment" in first.rows[0].note
+    assert second.rows and all(r.passed for r in second.rows)

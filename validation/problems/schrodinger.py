@@ -74,7 +74,7 @@ class Schrodinger(MatrixProblem):
             self.D = sp.diags([-ones, 2 * np.ones(N), -ones], [-1, 0, 1], format="csr")
             self.coeffs = (-0.5j, -0.5j, -1j)  # Ȧ = −i(½DA + ½AD + VAV)
             self._hc = (0.5, 0.5, 1.0)
-        j = np.arange(-N // 2, N - N // 2)
+        j = np.arange(-(N // 2), N - N // 2)  # N grid points, also for odd N
         self.v = 1.0 - np.cos(2 * np.pi * j / N)
         self.Vc = sp.diags(self.v, format="csr")
         rng = np.random.default_rng(seed)

@@ -175,7 +175,7 @@ class TuckerSchrodinger(_TuckerProblem):
         self.name = "tucker-schrodinger"
         ones = np.ones(n - 1)
         self.D = sp.diags([-ones, 2 * np.ones(n), -ones], [-1, 0, 1], format="csr")
-        j = np.arange(-n // 2, n - n // 2)
+        j = np.arange(-(n // 2), n - n // 2)  # n grid points, also for odd n
         self.v = 1.0 - np.cos(2 * np.pi * j / n)
         self.Vc = sp.diags(self.v, format="csr")
         rng = np.random.default_rng(seed)

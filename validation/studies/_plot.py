@@ -14,7 +14,7 @@ from matplotlib.ticker import NullFormatter
 
 from ._framework import Config, Figure
 
-__all__ = ["MARKERS", "plt", "reference_slope", "save", "subplots"]
+__all__ = ["MARKERS", "legend", "plt", "reference_slope", "save", "subplots"]
 
 
 def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: float = 4.0) -> Any:
@@ -38,6 +38,14 @@ def reference_slope(
     ys = [anchor * (x / hi) ** order for x in xs]
     style = _STYLES.get(int(order), "--")
     ax.loglog(xs, ys, "k" + style, lw=1.2, alpha=0.7, label=label or f"slope {order:g}")
+
+
+def legend(ax: Any, **kwargs: Any) -> None:
+    """``ax.legend(**kwargs)`` when the axes has labelled artists (a panel whose methods were not
+    selected has none, and matplotlib would warn about an empty legend)."""
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kwargs)
 
 
 def save(fig: Any, cfg: Config, name: str, caption: str) -> Figure:

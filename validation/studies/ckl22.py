@@ -137,19 +137,20 @@ class CKL22Study(Study):
                             f"error {fmt(best)}",
                         )
                     )
-            _plot.reference_slope(
-                ax, hs, 0.5 * max(line.get_ydata()[0] for line in ax.get_lines()), 1
-            )
+            starts = [line.get_ydata()[0] for line in ax.get_lines()]
+            if not starts:  # the method of this panel was not selected (--methods)
+                ax.text(0.5, 0.5, f"{method} not selected", ha="center", transform=ax.transAxes)
+                ax.set_axis_off()
+                continue
+            _plot.reference_slope(ax, hs, 0.5 * max(starts), 1)
             if panel == 1:
-                _plot.reference_slope(
-                    ax, hs, 0.5 * min(line.get_ydata()[0] for line in ax.get_lines()), 2
-                )
+                _plot.reference_slope(ax, hs, 0.5 * min(starts), 2)
             ax.set_xlabel("step size h")
             ax.set_ylabel("error ‖Y_N − A(1)‖_F")
             ax.set_title(
                 ("(a) fixed-rank BUG", "(b) rank-adaptive BUG, ϑ = 1e-6")[panel], fontsize=9
             )
-            ax.legend(fontsize=7)
+            _plot.legend(ax, fontsize=7)
             ax.grid(True, which="major", alpha=0.3)
         r0 = max(ranks)
         if cfg.wants("adaptive_bug"):
@@ -159,7 +160,7 @@ class CKL22Study(Study):
         axes[2].set_xlabel("time t")
         axes[2].set_ylabel("rank")
         axes[2].set_title(f"(c) rank of the rank-adaptive BUG, r₀ = {r0}", fontsize=9)
-        axes[2].legend(fontsize=7)
+        _plot.legend(axes[2], fontsize=7)
         axes[2].grid(True, alpha=0.3)
         hmin = min(hs)
         drift: dict[str, float] = {}
@@ -196,7 +197,7 @@ class CKL22Study(Study):
         axes[3].set_xlabel("time t")
         axes[3].set_ylabel("|‖Y(t)‖ − ‖A₀‖|,  |E(Y(t)) − E(A₀)|")
         axes[3].set_title(f"(d) norm (solid) and energy (dashed) drift, h = {hmin:g}", fontsize=9)
-        axes[3].legend(fontsize=6)
+        _plot.legend(axes[3], fontsize=6)
         axes[3].grid(True, which="major", alpha=0.3)
         return rows, [
             _plot.save(

@@ -120,7 +120,7 @@ class ExactnessStudy(Study):
         ax.set_title(
             "Exact-rank data: dashed lines = 1e-12·‖A(T)‖ (exactness threshold)", fontsize=9
         )
-        ax.legend(fontsize=7)
+        _plot.legend(ax, fontsize=7)
         ax.grid(True, axis="y", which="major", alpha=0.3)
         return rows, [
             _plot.save(

@@ -179,7 +179,7 @@ class Kusch24Study(Study):
             ax.set_xlabel("step size h")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{problem.name}, N = {problem.n}, exact substeps", fontsize=9)
-            ax.legend(fontsize=6)
+            _plot.legend(ax, fontsize=6)
             ax.grid(True, which="major", alpha=0.3)
         return rows, [
             _plot.save(

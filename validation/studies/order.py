@@ -129,7 +129,7 @@ class OrderStudy(Study):
             ax.set_xlabel("step size h")
             ax.set_ylabel(ylabel)
             ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=7)
+            _plot.legend(ax, fontsize=7)
             ax.grid(True, which="both", alpha=0.3)
         figure = _plot.save(
             fig,

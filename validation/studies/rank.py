@@ -83,7 +83,7 @@ class RankStudy(Study):
             axes[j].set_xlabel("time t")
             axes[j].set_ylabel("rank")
             axes[j].set_title(f"{m}: {problem.name}, r₀ = {r0}, ϑ = {tol:g}", fontsize=9)
-            axes[j].legend(fontsize=7)
+            _plot.legend(axes[j], fontsize=7)
             axes[j].grid(True, alpha=0.3)
         return rows, [_plot.save(fig, cfg, "rank", "Rank against time for several step sizes.")]
 

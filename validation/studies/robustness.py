@@ -189,7 +189,7 @@ class RobustnessStudy(Study):
             ax1[i].set_ylabel("error ‖Y_N − A(1)‖_F")
             ax1[i].set_title(f"{tp.name}, h = {h:g}", fontsize=9)
             ax1[i].grid(True, which="major", alpha=0.3)
-        ax1[0].legend(fontsize=7)
+        _plot.legend(ax1[0], fontsize=7)
         for j, r in enumerate(eranks):
             eps_sorted = sorted(p.eps for p in problems)
             _plot.reference_slope(
@@ -203,7 +203,7 @@ class RobustnessStudy(Study):
             ax2[j].set_ylabel("error ‖Y_N − A(1)‖_F")
             ax2[j].set_title(f"T1 rotating, rank {r}, h = {min(ehs):g}", fontsize=9)
             ax2[j].grid(True, which="major", alpha=0.3)
-        ax2[0].legend(fontsize=7)
+        _plot.legend(ax2[0], fontsize=7)
         figs = [
             _plot.save(
                 fig1,

@@ -101,6 +101,6 @@ class SymmetryStudy(Study):
         ax.set_xlabel("time t")
         ax.set_ylabel("relative asymmetry ‖Yₙ − Yₙᵀ‖_F / ‖Yₙ‖_F")
         ax.set_title(f"{problem.name}, r = {r}, h = {h:g}", fontsize=9)
-        ax.legend(fontsize=7, ncol=2)
+        _plot.legend(ax, fontsize=7, ncol=2)
         ax.grid(True, which="major", alpha=0.3)
         return rows, [_plot.save(fig, cfg, "symmetry", "Asymmetry of the iterates over time.")]

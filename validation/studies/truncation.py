@@ -111,7 +111,7 @@ class TruncationStudy(Study):
         ax.set_xlabel("truncation tolerance ϑ")
         ax.set_ylabel("error ‖Y_N − A(1)‖_F")
         ax.set_title(f"{problem.name}, h = {h:g}, r₀ = {r0}, r_max = {rmax}", fontsize=9)
-        ax.legend(fontsize=7)
+        _plot.legend(ax, fontsize=7)
         ax.grid(True, which="major", alpha=0.3)
         return rows, [
             _plot.save(fig, cfg, "truncation", "Error against the truncation tolerance at fixed h.")

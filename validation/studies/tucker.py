@@ -167,7 +167,7 @@ class TuckerStudy(Study):
         axes[1].set_ylabel("|‖Y(t)‖ − ‖Y₀‖|")
         axes[1].set_title(f"{s['schr'].name}, n = {s['schr'].n}, h = {s['h_schr']:g}", fontsize=9)
         for ax in axes:
-            ax.legend(fontsize=7)
+            _plot.legend(ax, fontsize=7)
             ax.grid(True, which="major", alpha=0.3)
         return rows, [
             _plot.save(
