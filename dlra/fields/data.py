@@ -6,7 +6,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .._backend import backend_of
+import numpy as np
+
+from .._backend import backend_of, is_torch_tensor
 from .base import Field, Flow
 
 __all__ = ["DataField"]
@@ -86,16 +88,35 @@ class DataField(Field):
     def validate(self, t: float, Y: Any) -> None:
         U, _, V = Y
         be = backend_of(U)
-        A0 = self.value(t)
-        if backend_of(A0) != be:
-            raise TypeError(f"A(t) returned a {backend_of(A0).name} array but Y0 is {be.name}")
         shape = (be.shape(U)[0], be.shape(V)[0])
-        if tuple(A0.shape) != shape:
-            raise ValueError(f"A(t) returned shape {tuple(A0.shape)}, expected {shape} like Y0")
-        if not be.all_finite(A0):
-            raise ValueError(f"A(t) returned NaN or Inf at t = {t:g}")
-        if be.is_complex(A0) and not be.is_complex(U):
-            raise TypeError("A(t) is complex but Y0 is real; pass a complex Y0")
+        self.check_values(be, t, shape, real=not be.is_complex(U))
+
+    def check_values(self, be: Any, t: float, shape: tuple[int, ...], *, real: bool) -> None:
+        """``A(t)`` and ``dA(t)`` (when given) are finite dense arrays of the state's library
+        (``be``) and ``shape``, and not complex for a ``real`` state; else a ValueError or
+        TypeError naming which."""
+        _check_value(be, self.value(t), "A(t)", shape, real, t)
+        if self.dA is not None:
+            _check_value(be, self.derivative(t), "dA(t)", shape, real, t)
+
+
+def _check_value(
+    be: Any, value: Any, name: str, shape: tuple[int, ...], real: bool, t: float
+) -> None:
+    """``value`` (what ``name`` returned at ``t``): see :meth:`DataField.check_values`."""
+    if not (isinstance(value, np.ndarray) or is_torch_tensor(value)):
+        raise TypeError(
+            f"{name} must return a dense {be.name} array like Y0, got {type(value).__name__}"
+        )
+    other = backend_of(value)
+    if other != be:
+        raise TypeError(f"{name} returned a {other.name} array but Y0 is {be.name}")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} returned shape {tuple(value.shape)}, expected {shape} like Y0")
+    if not be.all_finite(value):
+        raise ValueError(f"{name} returned NaN or Inf at t = {t:g}")
+    if real and be.is_complex(value):
+        raise TypeError(f"{name} is complex but Y0 is real; pass a complex Y0")
 
 
 def _cached(cache: OrderedDict[float, Any], function: Callable[[float], Any], t: float) -> Any:

@@ -80,7 +80,9 @@ class LinearField(Field):
                 raise TypeError(f"coeffs[{k}] must be a number or a callable of t, got {c!r}")
             if isinstance(c, numbers.Number) and not math.isfinite(abs(complex(c))):
                 raise ValueError(f"coeffs[{k}] must be finite, got {c!r}")
-        self.coeffs = list(coeffs)
+        # numbers as Python scalars: complex only with a nonzero imaginary part (numpy's complex64
+        # is not a `complex`, and the L-flows conjugate exactly the `complex` ones)
+        self.coeffs = [c if callable(c) else _as_scalar(c) for c in coeffs]
         if source is not None and not callable(source):
             raise TypeError(f"source must be None or a callable t -> LowRankMatrix, got {source!r}")
         self.source = source
@@ -97,16 +99,32 @@ class LinearField(Field):
                 sizes[i] = op.shape[0]
         self.sizes = tuple(sizes)
         self.is_complex = any(op.is_complex for term in ops for op in term) or any(
-            isinstance(c, complex) and c.imag != 0 for c in self.coeffs
+            isinstance(c, complex) for c in self.coeffs
         )
 
     def __repr__(self) -> str:
         return f"LinearField({len(self.terms)} terms, order {self.ndim}, sizes {self.sizes})"
 
     # -- helpers ----------------------------------------------------------------------------------
-    def coefficient(self, k: int, t: float) -> complex | float:
+    def coefficient(self, k: int, t: float, *, real: bool = False) -> complex | float:
+        """``cₖ(t)`` as a Python number (complex only with a nonzero imaginary part).  ``real``:
+        the state is real, so a complex value of a callable coefficient is a TypeError (constant
+        ones are checked by :meth:`validate`)."""
         c = self.coeffs[k]
-        return c(t) if callable(c) else c
+        if not callable(c):
+            return c
+        value = c(t)
+        if not (isinstance(value, numbers.Number) or hasattr(value, "dtype")) or isinstance(
+            value, bool
+        ):
+            raise TypeError(f"coeffs[{k}] returned {value!r} at t = {t:g}; expected a number")
+        value = _as_scalar(value)
+        if real and isinstance(value, complex):
+            raise TypeError(
+                f"coeffs[{k}] is complex ({value!r} at t = {t:g}) but Y0 is real; pass a "
+                "complex Y0 (e.g. LowRankMatrix.from_dense(A.astype(complex)))"
+            )
+        return value
 
     @property
     def autonomous_linear(self) -> bool:
@@ -129,10 +147,11 @@ class LinearField(Field):
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
         self._require_matrix()
         be = backend_of(A)
+        real = not be.is_complex(A)  # a callable coefficient must stay real
         out = None
         for k, (opa, opb) in enumerate(self.terms):
             small = be.H(B) @ opb.apply_transpose(W)
-            out = _accumulate(be, out, opa.apply(A @ small), self.coefficient(k, t))
+            out = _accumulate(be, out, opa.apply(A @ small), self.coefficient(k, t, real=real))
         G = self._source(t)
         if G is not None:
             out = out + _source_right(be, G, W)
@@ -141,10 +160,13 @@ class LinearField(Field):
     def left(self, t: float, A: Any, B: Any, Z: Any) -> Any:
         self._require_matrix()
         be = backend_of(A)
+        real = not be.is_complex(A)  # a callable coefficient must stay real
         out = None
         for k, (opa, opb) in enumerate(self.terms):
             small = be.H(A) @ opa.apply_adjoint(Z)
-            out = _accumulate(be, out, opb.apply_conj(B @ small), _conj(self.coefficient(k, t)))
+            out = _accumulate(
+                be, out, opb.apply_conj(B @ small), _conj(self.coefficient(k, t, real=real))
+            )
         G = self._source(t)
         if G is not None:
             out = out + _source_left(be, G, Z)
@@ -153,10 +175,11 @@ class LinearField(Field):
     def galerkin(self, t: float, A: Any, B: Any, Z: Any, W: Any) -> Any:
         self._require_matrix()
         be = backend_of(A)
+        real = not be.is_complex(A)  # a callable coefficient must stay real
         out = None
         for k, (opa, opb) in enumerate(self.terms):
             term = (be.H(opa.apply_adjoint(Z)) @ A) @ (be.H(B) @ opb.apply_transpose(W))
-            term = term * self.coefficient(k, t)
+            term = term * self.coefficient(k, t, real=real)
             out = term if out is None else out + term
         G = self._source(t)
         if G is not None:
@@ -174,12 +197,13 @@ class LinearField(Field):
         per term and side, where the general :meth:`right_left` takes two more."""
         self._require_matrix()
         be = backend_of(U)
+        real = not be.is_complex(U)  # a callable coefficient must stay real
         right = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
         left = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
         SH = be.H(S)
         FV = FhU = None
         for k, (opa, opb) in enumerate(self.terms):
-            c = self.coefficient(k, t)
+            c = self.coefficient(k, t, real=real)
             small = S if right[k] is None else S @ right[k]
             FV = _accumulate(be, FV, opa.apply(product_scratch(U, small)), c)
             small = SH if left[k] is None else SH @ be.H(left[k])
@@ -196,6 +220,7 @@ class LinearField(Field):
         ``cache`` with the other substeps of the same step, see :meth:`projected`)."""
         self._require_matrix()
         be = backend_of(V)
+        real = not be.is_complex(V)  # a callable coefficient must stay real
         small = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
 
         def linear(t: float, K: Any) -> Any:
@@ -203,7 +228,7 @@ class LinearField(Field):
             for k, (opa, _) in enumerate(self.terms):
                 x = K if small[k] is None else K @ small[k]
                 owned = opa.returns_new or x is not K  # never update the state K in place
-                out = _accumulate(be, out, opa.apply(x), self.coefficient(k, t), owned)
+                out = _accumulate(be, out, opa.apply(x), self.coefficient(k, t, real=real), owned)
             return out
 
         def rhs(t: float, K: Any) -> Any:
@@ -213,7 +238,7 @@ class LinearField(Field):
 
         def rhs_into(t: float, K: Any, out: Any, alpha: Any) -> None:
             for k, (opa, _) in enumerate(self.terms):
-                c = alpha * self.coefficient(k, t)
+                c = alpha * self.coefficient(k, t, real=real)
                 if small[k] is None:
                     opa.accumulate(K, out, c)
                 elif opa.identity:
@@ -236,6 +261,7 @@ class LinearField(Field):
         ``cache``)."""
         self._require_matrix()
         be = backend_of(U)
+        real = not be.is_complex(U)  # a callable coefficient must stay real
         small = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
         # small[k] = Uᴴ A_k U; the L-step needs L (Uᴴ A_k U)ᴴ
         small_h = [None if s is None else be.H(s) for s in small]
@@ -245,7 +271,9 @@ class LinearField(Field):
             for k, (_, opb) in enumerate(self.terms):
                 x = L if small_h[k] is None else L @ small_h[k]
                 owned = opb.returns_new or x is not L
-                out = _accumulate(be, out, opb.apply_conj(x), _conj(self.coefficient(k, t)), owned)
+                out = _accumulate(
+                    be, out, opb.apply_conj(x), _conj(self.coefficient(k, t, real=real)), owned
+                )
             return out
 
         def rhs(t: float, L: Any) -> Any:
@@ -255,7 +283,7 @@ class LinearField(Field):
 
         def rhs_into(t: float, L: Any, out: Any, alpha: Any) -> None:
             for k, (_, opb) in enumerate(self.terms):
-                c = alpha * _conj(self.coefficient(k, t))
+                c = alpha * _conj(self.coefficient(k, t, real=real))
                 if small_h[k] is None:
                     opb.accumulate(L, out, c, conj=True)
                 elif opb.identity:
@@ -277,6 +305,7 @@ class LinearField(Field):
         """Galerkin flow on ``(U, V)``; projected operators computed once (or taken from ``cache``)."""
         self._require_matrix()
         be = backend_of(U)
+        real = not be.is_complex(U)  # a callable coefficient must stay real
         left = [self.projected("left", k, U, cache) for k in range(len(self.terms))]
         right = [self.projected("right", k, V, cache) for k in range(len(self.terms))]
 
@@ -285,7 +314,7 @@ class LinearField(Field):
             for k in range(len(self.terms)):
                 x = S if left[k] is None else left[k] @ S
                 x = x if right[k] is None else x @ right[k]
-                term = x * self.coefficient(k, t)
+                term = x * self.coefficient(k, t, real=real)
                 out = term if out is None else out + term
             return out
 
@@ -395,23 +424,41 @@ class LinearField(Field):
                         f"{'rows' if i == 0 else 'columns'}"
                     )
         real_state = not be.is_complex(U)
+        self.check_coefficients(t, real_state, "LowRankMatrix.from_dense(A.astype(complex))")
+        self.check_source(t, be, shape, real_state)
+
+    def check_coefficients(self, t: float, real: bool, hint: str) -> None:
+        """Every coefficient is a number at ``t``, and for a ``real`` state neither a coefficient
+        nor an operator is complex (``hint``: how to make the state complex)."""
         for k in range(len(self.terms)):
-            c = self.coefficient(k, t)
-            if not isinstance(c, numbers.Number) and not hasattr(c, "dtype"):
-                raise TypeError(f"coeffs[{k}] returned {c!r}; expected a number")
-            if real_state and complex(c).imag != 0:
+            c = self.coefficient(k, t, real=real)
+            if real and isinstance(c, complex):
                 raise TypeError(
                     f"coeffs[{k}] is complex ({c!r}) but Y0 is real; pass a complex Y0 "
-                    "(e.g. LowRankMatrix.from_dense(A.astype(complex)))"
+                    f"(e.g. {hint})"
                 )
-        if real_state and self.is_complex:
+        if real and self.is_complex:
             raise TypeError(
                 "this LinearField has complex operators but Y0 is real; pass a complex Y0"
             )
+
+    def check_source(self, t: float, be: Any, shape: tuple[int, ...], real: bool) -> None:
+        """``source(t)`` is a low-rank object (``LowRankMatrix``, ``TuckerTensor`` for tensors) of
+        the state's library (``be``) and ``shape``, not complex for a ``real`` state."""
         G = self._source(t)
-        if G is not None:
-            if tuple(G.shape) != shape:
-                raise ValueError(f"source(t) has shape {tuple(G.shape)}, expected {shape} like Y0")
+        if G is None:
+            return
+        kind = "TuckerTensor" if self.ndim > 2 else "LowRankMatrix"
+        if type(G).__name__ != kind or not hasattr(G, "backend"):
+            raise TypeError(f"source(t) must return a {kind}, got {type(G).__name__}")
+        if G.backend != be:
+            raise TypeError(f"source(t) returned a {G.backend.name} {kind} but Y0 is {be.name}")
+        if tuple(G.shape) != tuple(shape):
+            raise ValueError(
+                f"source(t) has shape {tuple(G.shape)}, expected {tuple(shape)} like Y0"
+            )
+        if real and be.is_complex(G.core if kind == "TuckerTensor" else G.S):
+            raise TypeError("source(t) is complex but Y0 is real; pass a complex Y0")
 
 
 def _accumulate(be: Any, out: Any, term: Any, c: Any, owned: bool = True) -> Any:
@@ -460,6 +507,15 @@ def _source_right(be: Any, G: Any, W: Any) -> Any:
 def _source_left(be: Any, G: Any, Z: Any) -> Any:
     """``Gᴴ Z`` for the low-rank source ``G = U_G S_G V_Gᴴ``."""
     return G.V @ (be.H(G.S) @ (be.H(G.U) @ Z))
+
+
+def _as_scalar(c: Any) -> complex | float | int:
+    """A number (Python, numpy or a 0-d tensor) as a Python ``int``/``float``, or ``complex`` when
+    its imaginary part is nonzero."""
+    if isinstance(c, (int, float)) and not isinstance(c, bool):
+        return c
+    value = complex(c)
+    return value if value.imag != 0 else value.real
 
 
 def _conj(c: Any) -> Any:

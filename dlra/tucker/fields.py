@@ -31,7 +31,6 @@ speed or exact substeps, :meth:`~TuckerField.mode_flow` / :meth:`~TuckerField.co
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -271,18 +270,7 @@ class TuckerDataField(TuckerField):
         return Flow(rhs, exact)
 
     def validate(self, t: float, Y: TuckerTensor) -> None:
-        be = Y.backend
-        A0 = self.field.value(t)
-        if not hasattr(A0, "shape") or backend_of(A0) != be:
-            raise TypeError(
-                f"A(t) returned {type(A0).__name__}, expected a {be.name} array like Y0"
-            )
-        if tuple(A0.shape) != Y.shape:
-            raise ValueError(f"A(t) returned shape {tuple(A0.shape)}, expected {Y.shape} like Y0")
-        if not be.all_finite(A0):
-            raise ValueError(f"A(t) returned NaN or Inf at t = {t:g}")
-        if be.is_complex(A0) and not be.is_complex(Y.core):
-            raise TypeError("A(t) is complex but Y0 is real; pass a complex Y0")
+        self.field.check_values(Y.backend, t, Y.shape, real=not Y.backend.is_complex(Y.core))
 
 
 class TuckerLinearField(TuckerField):
@@ -333,6 +321,7 @@ class TuckerLinearField(TuckerField):
         self, t: float, core: Any, factors: Sequence[Any], bases: Sequence[Any | None]
     ) -> Any:
         be = backend_of(core, *factors)
+        real = not be.is_complex(core)  # a callable coefficient must stay real
         field = self.field
         out = None
         for k, term in enumerate(field.terms):
@@ -340,7 +329,7 @@ class TuckerLinearField(TuckerField):
             for op, W, B in zip(term, factors, bases):
                 m = self._small(op, B, W)
                 mats.append(W if m is None else m)
-            x = multi_mode_product(core, mats, be=be) * field.coefficient(k, t)
+            x = multi_mode_product(core, mats, be=be) * field.coefficient(k, t, real=real)
             out = x if out is None else out + x
         src = self._source_projection(t, bases)
         return out if src is None else out + src
@@ -357,6 +346,7 @@ class TuckerLinearField(TuckerField):
         tall factor ``Aᵢ Wᵢ`` last — no ``nᵢ × Π_{j≠i} bⱼ`` array (cost ``O(nᵢ rᵢ kᵢ)`` per term
         beyond the operator applications)."""
         be = backend_of(core, *factors)
+        real = not be.is_complex(core)  # a callable coefficient must stay real
         field = self.field
         d = len(factors)
         # per term, once: every mode's projected factor Bⱼᴴ Aⱼ Wⱼ and applied factor Aⱼ Wⱼ
@@ -364,7 +354,7 @@ class TuckerLinearField(TuckerField):
         for k, term in enumerate(field.terms):
             projected = [_or(self._small(op, B, W), W) for op, B, W in zip(term, bases, factors)]
             applied = [_or(self._small(op, None, W), W) for op, W in zip(term, factors)]
-            terms.append((projected, applied, field.coefficient(k, t)))
+            terms.append((projected, applied, field.coefficient(k, t, real=real)))
         G = self._source(t)
         if G is not None:
             G_projected = [be.H(B) @ W for B, W in zip(bases, G.factors)]
@@ -386,6 +376,7 @@ class TuckerLinearField(TuckerField):
     # -- flows --------------------------------------------------------------------------------
     def mode_flow(self, i: int, G: Any, factors: Sequence[Any], basis: Any | None = None) -> Flow:
         be = backend_of(G)
+        real = not be.is_complex(G)  # a callable coefficient must stay real
         field = self.field
         Gi_h = be.H(unfold(G, i))
         lefts: list[Any] = []
@@ -415,7 +406,7 @@ class TuckerLinearField(TuckerField):
             out = None
             for k in range(len(field.terms)):
                 x = X if rights[k] is None else X @ rights[k]
-                x = apply_left(k, x) * field.coefficient(k, t)
+                x = apply_left(k, x) * field.coefficient(k, t, real=real)
                 out = x if out is None else out + x
             return out
 
@@ -435,6 +426,7 @@ class TuckerLinearField(TuckerField):
 
     def core_flow(self, factors: Sequence[Any]) -> Flow:
         be = backend_of(*factors)
+        real = not be.is_complex(factors[0])  # a callable coefficient must stay real
         field = self.field
         smalls = [
             [None if op.identity else op.small(U, U) for op, U in zip(term, factors)]
@@ -444,7 +436,7 @@ class TuckerLinearField(TuckerField):
         def linear(t: float, C: Any) -> Any:
             out = None
             for k, mats in enumerate(smalls):
-                x = multi_mode_product(C, mats, be=be) * field.coefficient(k, t)
+                x = multi_mode_product(C, mats, be=be) * field.coefficient(k, t, real=real)
                 out = x if out is None else out + x
             return out
 
@@ -491,22 +483,8 @@ class TuckerLinearField(TuckerField):
                     )
         be = Y.backend
         real_state = not be.is_complex(like)
-        for k in range(len(field.terms)):
-            c = field.coefficient(k, t)
-            if not isinstance(c, numbers.Number) and not hasattr(c, "dtype"):
-                raise TypeError(f"coeffs[{k}] returned {c!r}; expected a number")
-            if real_state and complex(c).imag != 0:
-                raise TypeError(
-                    f"coeffs[{k}] is complex ({c!r}) but Y0 is real; pass a complex Y0 "
-                    "(e.g. Y0.astype(numpy.complex128))"
-                )
-        if real_state and field.is_complex:
-            raise TypeError(
-                "this LinearField has complex operators but Y0 is real; pass a complex Y0"
-            )
-        G = self._source(t)
-        if G is not None and G.shape != shape:
-            raise ValueError(f"source(t) has shape {G.shape}, expected {shape} like Y0")
+        field.check_coefficients(t, real_state, "Y0.astype(numpy.complex128)")
+        field.check_source(t, be, shape, real_state)
 
 
 def _or(value: Any | None, default: Any) -> Any:

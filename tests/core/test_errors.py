@@ -133,6 +133,37 @@ BAD_SOLVE = [
         ValueError,
         r"exact substeps need constant",
     ),
+    # a coefficient that turns complex after t0 is caught when it does, naming it and the time
+    (
+        {"F": dlra.LinearField([(B1, None)], coeffs=[lambda t: np.exp(1j * t)])},
+        TypeError,
+        r"coeffs\[0\] is complex \(.* at t = 0.05\) but Y0 is real",
+    ),
+    (
+        {"F": dlra.LinearField([(B1, None)], source=lambda t: np.ones((n, m)))},
+        TypeError,
+        r"source\(t\) must return a LowRankMatrix, got ndarray",
+    ),
+    (
+        {"F": dlra.LinearField([(B1, None)], source=lambda t: dlra.LowRankMatrix(U, 1j * S, V))},
+        TypeError,
+        r"source\(t\) is complex but Y0 is real",
+    ),
+    (
+        {"F": dlra.DataField(lambda t: np.ones((n, m)), lambda t: np.zeros((3, 3)))},
+        ValueError,
+        r"dA\(t\) returned shape \(3, 3\), expected \(12, 9\)",
+    ),
+    (
+        {"F": dlra.DataField(lambda t: np.ones((n, m)), lambda t: 1j * np.ones((n, m)))},
+        TypeError,
+        r"dA\(t\) is complex but Y0 is real",
+    ),
+    (
+        {"F": dlra.DataField(lambda t: np.ones((n, m)), lambda t: 0.0)},
+        TypeError,
+        r"dA\(t\) must return a dense numpy array like Y0, got float",
+    ),
 ]
 
 

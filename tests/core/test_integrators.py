@@ -227,3 +227,30 @@ def test_ksl_does_not_preserve_symmetry():
     sol = dlra.solve(F, dlra.LowRankMatrix.from_dense(A0, rank=5), (0, 1), h=0.05, method="ksl")
     Y = sol.y[-1].to_dense()
     assert np.linalg.norm(Y - Y.T) > 1e-10 * np.linalg.norm(Y)
+
+
+@pytest.mark.parametrize("kind", ["constant", "callable"])
+@pytest.mark.parametrize("scalar", [np.complex64, np.complex128])
+def test_numpy_complex_coefficients_act_like_python_complex(scalar, kind):
+    """``coeffs`` of numpy's complex types give the Python-complex answer (the L-flows conjugate
+    them): Schrödinger-type ``Ẏ = −½i(DY + YDᵀ)``, exact ``e^{−½iD} Y₀ e^{−½iDᵀ}``."""
+    N = 16
+    D = 2 * np.eye(N) - np.eye(N, k=1) - np.eye(N, k=-1)
+    A0 = np.random.default_rng(0).standard_normal((N, N)).astype(complex)
+    Y0 = dlra.LowRankMatrix.from_dense(A0, rank=N)
+    E = sl.expm(-0.5j * D)
+    exact = E @ A0 @ E.T
+
+    def field(c):
+        return dlra.LinearField(
+            [(D, None), (None, D)], coeffs=[c, c] if kind == "constant" else [lambda t: c] * 2
+        )
+
+    substep = "exact" if kind == "constant" else "rk4"
+    numpy_coeff = field(scalar(-0.5j))  # −0.5j is exact in complex64 too
+    assert numpy_coeff.is_complex == (kind == "constant")  # a callable is known when called
+    sol = dlra.solve(numpy_coeff, Y0, (0, 1), h=0.05, method="ksl", substep=substep)
+    ref = dlra.solve(field(-0.5j), Y0, (0, 1), h=0.05, method="ksl", substep=substep)
+    assert sol.y[-1].distance(ref.y[-1].to_dense()) <= 1e-13 * np.linalg.norm(exact)
+    if kind == "constant":  # full rank and exact substeps: KSL is exact
+        assert sol.y[-1].distance(exact) <= 1e-12 * np.linalg.norm(exact)
