@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
 from ._backend import Backend, backend_of
+
+
+def is_integer(x: Any) -> bool:
+    """True for Python and numpy integers (``numbers.Integral``), False for bools."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def require_matrix(x: Any, name: str) -> Backend:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend, _blas_function, backend_of, lapack_function
+from ._checks import is_integer
 from ._workspace import copy_scratch, empty_scratch, product_scratch
 
 __all__ = [
@@ -293,9 +294,9 @@ class RankControl:
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
         for name in ("rank", "max_rank"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 1):
+            if value is not None and (not is_integer(value) or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not _is_int(self.min_rank) or self.min_rank < 1:
+        if not is_integer(self.min_rank) or self.min_rank < 1:
             raise ValueError(f"min_rank must be a positive integer, got {self.min_rank!r}")
         if self.max_rank is not None and self.min_rank > self.max_rank:
             raise ValueError(
@@ -310,13 +311,6 @@ class RankControl:
     def threshold(self, frobenius_norm: float) -> float:
         """The admissible discarded tail ``tol + rtol·‖S‖``."""
         return (self.tol or 0.0) + (self.rtol or 0.0) * frobenius_norm
-
-
-def _is_int(x: Any) -> bool:
-    return (isinstance(x, int) and not isinstance(x, bool)) or type(x).__name__ in (
-        "int64",
-        "int32",
-    )
 
 
 def _is_real(x: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import Backend, backend_of
-from ._checks import require_finite, require_matrix, require_orthonormal
+from ._checks import is_integer, require_finite, require_matrix, require_orthonormal
 from .linalg import RankControl, truncate
 
 __all__ = ["LowRankMatrix"]
@@ -79,7 +79,7 @@ class LowRankMatrix:
         require_finite(A, "A", be)
         n, m = be.shape(A)
         if rank is not None:
-            if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+            if not is_integer(rank) or rank < 1:
                 raise ValueError(f"rank must be a positive integer, got {rank!r}")
             if rank > min(n, m):
                 raise ValueError(f"rank {rank} exceeds min(n, m) = {min(n, m)} of A")

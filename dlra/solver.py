@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._backend import backend_of
-from ._checks import require_positive_number, unknown_name_error
+from ._checks import is_integer, require_positive_number, unknown_name_error
 from .fields.base import as_field
 from .integrators.base import Counters, Integrator, get_integrator, registry
 from .lowrank import LowRankMatrix
@@ -129,7 +129,9 @@ def _time_grid(t0: float, t1: float, h: float, save_at: Any) -> tuple[list[float
 
 
 def _check_span(t_span: Any) -> tuple[float, float]:
-    if isinstance(t_span, (str, bytes)) or not isinstance(t_span, Sequence) or len(t_span) != 2:
+    # a sequence or a 1-D array (numpy or torch) of two entries
+    pair = isinstance(t_span, Sequence) or getattr(t_span, "ndim", None) == 1
+    if isinstance(t_span, (str, bytes)) or not pair or len(t_span) != 2:
         raise ValueError(f"t_span must be a pair (t0, t1), got {t_span!r}")
     try:
         t0, t1 = float(t_span[0]), float(t_span[1])
@@ -231,6 +233,17 @@ def solve(
     Solution
         Saved times and states, ranks, status and work counters.  If ``F`` produces NaN/Inf the run
         stops with ``status=1`` and a message naming the step and time, keeping what was computed.
+        Ctrl-C stops it with ``status=2``, keeping the states up to the last completed step.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input, or raised by ``F`` during the run: in the first step unchanged (almost always
+        bad input); in a later step with the partial :class:`Solution` (``status=1``) attached
+        as its ``.solution`` attribute.
+    IntegrationError
+        Any other exception of ``F`` during the run, chained; ``.solution`` holds the partial
+        solution.
     """
     kind = _state_kind(Y0)
     t0, t1 = _check_span(t_span)
@@ -249,7 +262,14 @@ def solve(
                 f"options {sorted(options)} cannot be combined with an integrator instance; "
                 "configure the instance instead"
             )
+        if type(method) not in registry(kind).values():
+            raise TypeError(
+                f"method is a {type(method).__name__}, which does not integrate "
+                f"{'LowRankMatrix' if kind == 'matrix' else 'TuckerTensor'} states like Y0; use "
+                f"dlra.get_integrator({method.name!r}, kind={kind!r})"
+            )
         integrator = method
+        rank = integrator.initial_rank  # the rank the instance was made with (None: Y0's)
     else:
         if isinstance(method, str) and method not in registry(kind):
             raise unknown_name_error("method", method, registry(kind))
@@ -262,7 +282,7 @@ def solve(
         integrator = get_integrator(method, kind=kind, **options)
 
     if kind == "matrix":
-        if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 1):
+        if rank is not None and (not is_integer(rank) or rank < 1):
             raise ValueError(f"rank must be a positive integer, got {rank!r}")
         Y = _prepare_matrix_state(Y0, rank, bool(getattr(field_, "is_complex", False)))
     else:
@@ -307,11 +327,22 @@ def solve(
                 Y_new = integrator.step(field_, Y, ta, tb - ta, counters=counters)
             except KeyboardInterrupt:
                 sol.status, sol.message = 2, f"interrupted during step {i} at t = {ta:g}"
+                _save_last(sol, grid, i - 1, Y)
                 break
-            except (ValueError, TypeError):
+            except (ValueError, TypeError) as exc:
                 if i == 1:
                     raise  # bad input surfaces as such on the first step
+                # the exception keeps its type (it may be one the caller handles, e.g. a
+                # LinAlgError) and carries what was computed, like an IntegrationError
                 _save_last(sol, grid, i - 1, Y)
+                sol.status = 1
+                sol.message = f"step {i} from t = {ta:g} failed: {exc!r}"
+                exc.solution = finish()  # type: ignore[attr-defined]
+                if hasattr(exc, "add_note"):  # Python ≥ 3.11
+                    exc.add_note(
+                        f"dlra.solve: {sol.message}; the states up to t = {ta:g} are in the "
+                        "exception's .solution"
+                    )
                 raise
             except Exception as exc:
                 _save_last(sol, grid, i - 1, Y)

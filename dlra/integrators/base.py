@@ -208,15 +208,27 @@ class Integrator(WorkspaceOwner):
     ) -> None:
         self.substep = as_substep(substep)
         self._set_options(options)
-        control = RankControl(rank=rank, tol=tol, rtol=rtol, min_rank=min_rank, max_rank=max_rank)
-        if not self.truncates and (tol is not None or rtol is not None or max_rank is not None):
+        # validates every argument (also `rank` when a tolerance makes it the initial rank only)
+        RankControl(rank=rank, tol=tol, rtol=rtol, min_rank=min_rank, max_rank=max_rank)
+        tolerance = tol is not None or rtol is not None
+        if not self.truncates and (tolerance or max_rank is not None or min_rank != 1):
             raise ValueError(
-                f"{self.name!r} keeps the rank fixed: tol, rtol and max_rank do not apply; use "
-                "'adaptive_bug' or 'parallel_bug' for rank adaptivity"
+                f"{self.name!r} keeps the rank fixed: tol, rtol, min_rank and max_rank do not "
+                "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"
             )
-        if self.rank_adaptive and self.requires_tolerance and not control.adaptive:
+        if self.rank_adaptive and self.requires_tolerance and not tolerance:
             raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
-        self.control = control
+        #: the rank given at construction: what :func:`dlra.solve` brings ``Y0`` to, and the rank
+        #: a truncating method keeps when no tolerance was given
+        self.initial_rank = rank
+        # with a tolerance the rank after each step is chosen by it (within [min_rank, max_rank])
+        self.control = RankControl(
+            rank=None if tolerance else rank,
+            tol=tol,
+            rtol=rtol,
+            min_rank=min_rank,
+            max_rank=max_rank,
+        )
 
     def _set_options(self, options: dict[str, Any]) -> None:
         """Method options over their defaults; unknown names and inadmissible choices raise.
@@ -245,11 +257,12 @@ class Integrator(WorkspaceOwner):
 
     def rank_control(self, current_rank: int) -> RankControl:
         """The truncation rule for a state of rank ``current_rank``: tolerance-based when a
-        tolerance was given, else fixed at ``rank`` (default: the current rank)."""
+        tolerance was given, else fixed at ``rank`` (default: the current rank); either way
+        clamped to ``[min_rank, max_rank]``."""
         c = self.control
         if c.adaptive:
             return c
-        return RankControl(rank=c.rank or current_rank)
+        return RankControl(rank=c.rank or current_rank, min_rank=c.min_rank, max_rank=c.max_rank)
 
     def step(
         self, field: Any, Y: LowRankMatrix, t: float, h: float, *, counters: Counters | None = None
@@ -281,7 +294,9 @@ def registry(kind: str = "matrix") -> dict[str, type]:
 
 def get_integrator(name: str, kind: str = "matrix", **options: Any) -> Integrator:
     """An integrator instance by method name (``"bug"``, ``"adaptive_bug"``, ...)."""
-    table = _REGISTRY.get(kind, {})
+    if kind not in _REGISTRY:
+        raise unknown_name_error("kind", kind, _REGISTRY)
+    table = _REGISTRY[kind]
     if not isinstance(name, str):
         raise TypeError(f"method must be a string, got {name!r}")
     cls = table.get(name)

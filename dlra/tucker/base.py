@@ -112,13 +112,17 @@ class TuckerIntegrator(Integrator):
             min_rank=min_rank,
             max_rank=max_rank,
         )
-        if not self.truncates and (tol is not None or rtol is not None or max_rank is not None):
+        tolerance = tol is not None or rtol is not None
+        if not self.truncates and (tolerance or max_rank is not None or min_rank != 1):
             raise ValueError(
-                f"{self.name!r} keeps the ranks fixed: tol, rtol and max_rank do not apply; use "
-                "'adaptive_bug' or 'parallel_bug' for rank adaptivity"
+                f"{self.name!r} keeps the ranks fixed: tol, rtol, min_rank and max_rank do not "
+                "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"
             )
-        if self.rank_adaptive and self.requires_tolerance and tol is None and rtol is None:
+        if self.rank_adaptive and self.requires_tolerance and not tolerance:
             raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+        #: the ranks given at construction: what :func:`dlra.solve` brings ``Y0`` to, and the
+        #: ranks a truncating method keeps when no tolerance was given
+        self.initial_rank = rank
 
     def __repr__(self) -> str:
         rank, tol, rtol, lo, hi = self._rank_spec
@@ -128,12 +132,14 @@ class TuckerIntegrator(Integrator):
         )
 
     def tucker_control(self, ranks: Sequence[int]) -> TuckerRankControl:
-        """The truncation rule for a state of ranks ``ranks``: by tolerance when one was given,
-        else fixed at ``rank`` (default: the current ranks)."""
+        """The truncation rule for a state of ranks ``ranks``: by tolerance when one was given
+        (``rank`` is then the initial rank only), else fixed at ``rank`` (default: the current
+        ranks); either way within ``[min_rank, max_rank]`` per mode."""
         rank, tol, rtol, lo, hi = self._rank_spec
         d = len(ranks)
+        tolerance = tol is not None or rtol is not None
         control = TuckerRankControl.build(
-            d, rank=rank, tol=tol, rtol=rtol, min_rank=lo, max_rank=hi
+            d, rank=None if tolerance else rank, tol=tol, rtol=rtol, min_rank=lo, max_rank=hi
         )
         if control.adaptive:
             return control

@@ -17,24 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._backend import backend_of
+from .._checks import is_integer
 from ..linalg import RankControl, truncation_rank
 from .modes import fold, unfold
 
 __all__ = ["TuckerRankControl", "make_admissible", "sthosvd"]
 
 
-def _is_int(x: Any) -> bool:
-    return (isinstance(x, int) and not isinstance(x, bool)) or type(x).__name__ in (
-        "int64",
-        "int32",
-    )
-
-
 def _per_mode(value: Any, d: int, name: str, *, allow_none: bool) -> tuple[Any, ...] | None:
     """An int (or None) broadcast to every mode, or a sequence of d of them; messages name ``name``."""
     if value is None:
         return None
-    items = [value] * d if _is_int(value) else value
+    items = [value] * d if is_integer(value) else value
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise TypeError(f"{name} must be an int or a sequence of {d} ints, got {value!r}")
     items = list(items)
@@ -43,7 +37,7 @@ def _per_mode(value: Any, d: int, name: str, *, allow_none: bool) -> tuple[Any, 
     for i, v in enumerate(items):
         if v is None and allow_none:
             continue
-        if not _is_int(v) or v < 1:
+        if not is_integer(v) or v < 1:
             raise ValueError(f"{name}[{i}] must be a positive integer, got {v!r}")
     return tuple(None if v is None else int(v) for v in items)
 
@@ -102,8 +96,14 @@ class TuckerRankControl:
         return (self.tol or 0.0) + (self.rtol or 0.0) * frobenius_norm
 
     def fixed(self, ranks: Sequence[int]) -> TuckerRankControl:
-        """This control with fixed ranks ``ranks`` (used when no tolerance was given)."""
-        return TuckerRankControl(ranks=tuple(int(r) for r in ranks), min_ranks=self.min_ranks)
+        """This control with fixed ranks ``ranks`` clamped to ``[min_rank, max_rank]`` per mode
+        (used when no tolerance was given)."""
+        clamped = []
+        for i, r in enumerate(ranks):
+            lo, hi = self.mode_bounds(i)
+            r = max(int(r), lo)
+            clamped.append(r if hi is None else min(r, hi))
+        return TuckerRankControl(ranks=tuple(clamped), min_ranks=self.min_ranks)
 
     def mode_bounds(self, i: int) -> tuple[int, int | None]:
         lo = self.min_ranks[i] if len(self.min_ranks) > i else self.min_ranks[0]

@@ -174,3 +174,69 @@ def test_parallel_bug_step_rejection_counts_and_accuracy():
     assert plain.n_rejected == 0
     A1 = p.A(1.0)
     assert rejecting.y[-1].distance(A1) < plain.y[-1].distance(A1)
+
+
+def _decay(t, Y):
+    return -Y
+
+
+_Y0_RANK4 = dlra.LowRankMatrix.from_dense(
+    np.random.default_rng(0).standard_normal((30, 30)), rank=4
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "ranks"),
+    [
+        # without a tolerance the truncating methods keep the rank within [min_rank, max_rank]
+        ("augmented_bug", {"max_rank": 2}, [4, 2]),
+        ("midpoint_bug", {"min_rank": 6, "max_rank": 7}, [4, 4]),  # F adds no new directions
+        ("parallel_bug2", {"max_rank": 3}, [4, 3]),
+        ("parallel_bug", {"rank": 3}, [3, 3]),
+        # with a tolerance `rank` is the initial rank and ϑ chooses the rank after each step
+        ("augmented_bug", {"tol": 1e3, "rank": 4}, [4, 1]),
+        ("adaptive_bug", {"tol": 1e-8, "rank": 6}, [6, 4]),
+        ("adaptive_bug", {"tol": 1e3, "min_rank": 2}, [4, 2]),
+    ],
+)
+def test_rank_options_of_truncating_methods(method, options, ranks):
+    sol = dlra.solve(_decay, _Y0_RANK4, (0, 1), h=0.5, method=method, **options)
+    assert sol.ranks == ranks
+    # Ẏ = −Y: every kept direction decays like e^{−t}
+    kept = min(ranks[-1], 4)
+    exact = dlra.LowRankMatrix.from_dense(np.exp(-1.0) * _Y0_RANK4.to_dense(), rank=kept)
+    assert sol.y[-1].distance(exact.to_dense()) <= 1e-3 * exact.norm()
+
+
+@pytest.mark.parametrize("method", ["augmented_bug", "midpoint_bug", "parallel_bug2"])
+def test_min_rank_keeps_new_directions(method):
+    """``F = −Y + G`` with a rank-3 ``G`` outside range(Y₀): the augmented bases have room, and
+    ``min_rank`` keeps at least that many directions."""
+    rng = np.random.default_rng(2)
+    G = rng.standard_normal((30, 3)) @ rng.standard_normal((3, 30))
+    sol = dlra.solve(
+        lambda t, Y: -Y + G, _Y0_RANK4, (0, 1), h=0.5, method=method, min_rank=6, max_rank=7
+    )
+    assert sol.ranks == [4, 6]
+
+
+@pytest.mark.parametrize("method", ["ksl", "strang", "bug"])
+def test_fixed_rank_methods_reject_min_rank(method):
+    with pytest.raises(ValueError, match="tol, rtol, min_rank and max_rank do not apply"):
+        dlra.solve(_decay, _Y0_RANK4, (0, 1), h=0.5, method=method, min_rank=2)
+
+
+@pytest.mark.parametrize("method", ["ksl", "augmented_bug", "adaptive_bug"])
+def test_an_instance_made_with_a_rank_brings_y0_to_it(method):
+    options = {"tol": 1e-10} if method == "adaptive_bug" else {}
+    integrator = dlra.get_integrator(method, rank=6, **options)
+    sol = dlra.solve(_decay, _Y0_RANK4, (0, 1), h=0.5, method=integrator)
+    assert sol.ranks[0] == 6
+    assert sol.ranks[-1] == (4 if method == "adaptive_bug" else 6)
+
+
+def test_numpy_integer_ranks_are_accepted():
+    A = np.random.default_rng(1).standard_normal((10, 8))
+    assert dlra.LowRankMatrix.from_dense(A, rank=np.int64(3)).rank == 3
+    sol = dlra.solve(_decay, _Y0_RANK4, np.array([0.0, 1.0]), h=0.5, method="bug", rank=np.int64(2))
+    assert sol.ranks == [2, 2]

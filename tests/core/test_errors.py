@@ -257,3 +257,36 @@ def test_exception_mid_run_keeps_solution():
     partial = info.value.solution
     assert partial.t[-1] == pytest.approx(0.2)
     assert partial.y[-1].rank == r
+
+
+@pytest.mark.parametrize("error", [np.linalg.LinAlgError, TypeError])
+def test_value_or_type_error_mid_run_keeps_type_and_solution(error):
+    """A LinAlgError (a ValueError) or TypeError of F in a later step is re-raised as itself,
+    carrying the states computed before it."""
+
+    def F(t, Y):
+        if t > 0.25:
+            raise error("singular matrix in the user's field")
+        return 0.1 * Y
+
+    with pytest.raises(error, match="singular matrix") as info:
+        dlra.solve(F, Y0, (0, 1), h=0.1, method="bug")
+    partial = info.value.solution
+    # step 3 (from t = 0.2) evaluates F at t = 0.3 in its RK4 stages
+    assert partial.status == 1 and "step 3 from t = 0.2" in partial.message
+    assert partial.t == [0.0, pytest.approx(0.2)] and partial.n_steps == 2
+    exact = np.exp(0.1 * 0.2) * Y0.to_dense()  # Ẏ = 0.1 Y until then (tangent: bug is exact)
+    assert partial.y[-1].distance(exact) <= 1e-10 * np.linalg.norm(exact)
+
+
+def test_keyboard_interrupt_returns_the_partial_solution():
+    def F(t, Y):
+        if t > 0.65:
+            raise KeyboardInterrupt
+        return 0.1 * Y
+
+    sol = dlra.solve(F, Y0, (0, 1), h=0.1, method="bug")
+    # step 7 (from t = 0.6) evaluates F at t = 0.7 in its RK4 stages
+    assert sol.status == 2 and "interrupted during step 7 at t = 0.6" in sol.message
+    assert sol.n_steps == 6 and sol.t[-1] == pytest.approx(0.6)
+    assert sol.y_final is sol.y[-1] and sol.y_final is not Y0
