@@ -23,9 +23,34 @@ def require_matrix(x: Any, name: str) -> Backend:
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
     if len(be.shape(x)) != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {tuple(be.shape(x))}")
+    require_float_dtype(x, name, be)
+    return be
+
+
+def require_float_dtype(x: Any, name: str, be: Backend) -> None:
+    """``x`` has a dtype the linear algebra supports: float32/64 or complex64/128."""
     if not be.is_floating(x):
         raise TypeError(f"{name} must have a floating or complex dtype, got {x.dtype}")
-    return be
+    if be.eps(x.dtype) > 1e-6:  # float16, bfloat16: no LAPACK kernels for them
+        raise TypeError(
+            f"{name} has dtype {x.dtype}, which the linear algebra does not support; "
+            "use float32 or float64 (complex64 or complex128)"
+        )
+
+
+def require_dense_like(x: Any, be: Backend, shape: tuple[int, ...], name: str) -> None:
+    """``x`` is a dense array of the library of ``be`` and exactly of ``shape`` (no broadcasting:
+    a difference with a scalar or a row would be silently wrong)."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(
+            f"{name} must be a dense array or a low-rank object of the same kind, "
+            f"got {type(x).__name__}"
+        )
+    other = backend_of(x)
+    if other != be:
+        raise TypeError(f"{name} is a {other.name} array but this object is {be.name}")
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(x.shape)}, expected {tuple(shape)}")
 
 
 def require_finite(x: Any, name: str, be: Backend) -> None:
@@ -45,14 +70,18 @@ def orthonormality_tolerance(x: Any, be: Backend) -> float:
     return 1e3 * be.eps(x.dtype) * math.sqrt(max(k, 1)) * max(1.0, math.log2(max(n, 2)))
 
 
-def require_orthonormal(x: Any, name: str, be: Backend) -> None:
+def require_orthonormal(
+    x: Any, name: str, be: Backend, *, builder: str = "LowRankMatrix.from_dense"
+) -> None:
+    """``x`` has orthonormal columns up to a generous multiple of round-off; the message names
+    ``builder``, the constructor that makes such factors from a dense array."""
     defect = orthonormality_defect(x, be)
     tol = orthonormality_tolerance(x, be)
     if not defect <= tol:
         raise ValueError(
             f"{name} must have orthonormal columns: ‖{name}ᴴ{name} − I‖_F = {defect:.3g} "
             f"exceeds {tol:.1g}; orthonormalize it (e.g. with a QR factorization) or build the "
-            "state with LowRankMatrix.from_dense"
+            f"state with {builder}"
         )
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import Backend, backend_of
-from ._checks import is_integer, require_finite, require_matrix, require_orthonormal
+from ._checks import (
+    is_integer,
+    require_dense_like,
+    require_finite,
+    require_matrix,
+    require_orthonormal,
+)
 from .linalg import RankControl, truncate
 
 __all__ = ["LowRankMatrix"]
@@ -56,6 +62,8 @@ class LowRankMatrix:
                 require_finite(arr, name, be)
             require_orthonormal(U, "U", be)
             require_orthonormal(V, "V", be)
+        if be.name == "torch":  # no lazily conjugated views (e.g. S = Rᴴ) in a result
+            U, S, V = (x.resolve_conj() for x in (U, S, V))
         object.__setattr__(self, "U", U)
         object.__setattr__(self, "S", S)
         object.__setattr__(self, "V", V)
@@ -78,6 +86,8 @@ class LowRankMatrix:
         be = require_matrix(A, "A")
         require_finite(A, "A", be)
         n, m = be.shape(A)
+        if min(n, m) == 0:
+            raise ValueError(f"A must have at least one row and one column, got shape {(n, m)}")
         if rank is not None:
             if not is_integer(rank) or rank < 1:
                 raise ValueError(f"rank must be a positive integer, got {rank!r}")
@@ -150,6 +160,9 @@ class LowRankMatrix:
         """``‖self − other‖_F`` for a ``LowRankMatrix`` or dense array (factored when possible)."""
         be = self._backend
         if isinstance(other, LowRankMatrix):
+            if other.shape != self.shape:
+                raise ValueError(f"other has shape {other.shape}, expected {self.shape}")
+            backend_of(self.U, other.U, names=("self", "other"))  # same library, else TypeError
             # ‖A − B‖² = ‖A‖² + ‖B‖² − 2 Re⟨A, B⟩ loses accuracy; stack the factors instead.
             u = be.concat([self.U, other.U], axis=1)
             v = be.concat([self.V, other.V], axis=1)
@@ -160,6 +173,7 @@ class LowRankMatrix:
             core[:r1, :r1] = self.S
             core[r1:, r1:] = -other.S
             return be.norm(ru @ core @ be.H(rv))
+        require_dense_like(other, be, self.shape, "other")
         return be.norm(self.to_dense() - other)
 
     def __iter__(self) -> Any:

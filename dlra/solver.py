@@ -96,10 +96,21 @@ def _state_finite(Y: Any) -> bool:
     return all(be.all_finite(x) for x in _state_arrays(Y))
 
 
+#: the most steps one :func:`solve` call takes (its time grid and per-step records are lists)
+MAX_STEPS = 10_000_000
+
+
 def _time_grid(t0: float, t1: float, h: float, save_at: Any) -> tuple[list[float], set[int]]:
     """Step times from ``t0`` to ``t1`` with step ``h`` (last step shortened to land on ``t1``),
     with save times inserted; returns the grid and the indices to save."""
     n = max(1, math.ceil((t1 - t0) / h - 1e-9))
+    if n > MAX_STEPS:
+        raise ValueError(
+            f"h = {h!r} gives {n:.3g} steps over t_span, more than {MAX_STEPS:,} (the grid and the "
+            "per-step records are kept in memory); choose a larger h or split t_span"
+        )
+    if t0 + h == t0 or t1 - h == t1:
+        raise ValueError(f"h = {h!r} is below the resolution of the times in t_span ({t0}, {t1})")
     grid = [t0 + k * h for k in range(n)] + [t1]
     if save_at is None:
         return grid, {0, len(grid) - 1}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._backend import backend_of
-from .._checks import unknown_name_error
+from .._checks import is_integer, require_positive_number, unknown_name_error
 from .._workspace import WorkspaceOwner, empty_scratch
 from ..fields import projections
 from ..fields.base import Field, as_field
@@ -150,6 +152,36 @@ class StepContext:
         return LowRankMatrix(u, s, v, check=False)
 
 
+def check_step_time(t: Any, h: Any) -> tuple[float, float]:
+    """``(t, h)`` as floats: ``t`` finite, ``h`` finite and positive (steps go forward)."""
+    h = require_positive_number(h, "h")
+    try:
+        t = float(t)
+    except (TypeError, ValueError):
+        raise TypeError(f"t must be a real number, got {t!r}") from None
+    if not math.isfinite(t):
+        raise ValueError(f"t must be finite, got {t!r}")
+    return t, h
+
+
+def _check_option(key: str, value: Any, default: Any) -> None:
+    """A method option of the kind its default is: a flag (bool), a count (integer ≥ 0) or a
+    factor (finite number > 0); options with choices are checked against those."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"{key} must be True or False, got {value!r}")
+    elif isinstance(default, int):
+        if not is_integer(value):
+            raise TypeError(f"{key} must be an integer, got {value!r}")
+        if value < 0:
+            raise ValueError(f"{key} must be ≥ 0, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{key} must be a real number, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+
+
 def pad_core(S0: Any, rows: int, cols: int) -> Any:
     """``S0`` in the top-left corner of a zero ``rows × cols`` matrix (old state in augmented bases)."""
     be = backend_of(S0)
@@ -247,6 +279,8 @@ class Integrator(WorkspaceOwner):
                 raise ValueError(
                     f"{key} must be one of {', '.join(map(repr, allowed))}, got {self.config[key]!r}"
                 )
+        for key, value in options.items():
+            _check_option(key, value, self.options[key])
 
     @classmethod
     def known_options(cls) -> list[str]:
@@ -267,10 +301,16 @@ class Integrator(WorkspaceOwner):
     def step(
         self, field: Any, Y: LowRankMatrix, t: float, h: float, *, counters: Counters | None = None
     ) -> LowRankMatrix:
-        """One step of size ``h`` from ``(t, Y)``; returns the new state.  Work is added to
+        """One step of size ``h > 0`` from ``(t, Y)``; returns the new state.  Work is added to
         ``counters`` when given."""
+        if not isinstance(Y, LowRankMatrix):
+            raise TypeError(
+                f"Y must be a LowRankMatrix, got {type(Y).__name__}; make one with "
+                "dlra.LowRankMatrix.from_dense (a TuckerTensor needs kind='tucker' integrators)"
+            )
+        t, h = check_step_time(t, h)
         ctx = StepContext(as_field(field), self.substep, counters or Counters())
-        return self._run_in_workspace(self._step, ctx, Y, float(t), float(h))
+        return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:
         raise NotImplementedError

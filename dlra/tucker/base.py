@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..integrators.base import Counters, Integrator, StepContext, register
+from ..integrators.base import Counters, Integrator, StepContext, check_step_time, register
 from ..substeps import as_substep
 from .fields import TuckerField, as_tucker_field
 from .tensor import TuckerTensor
@@ -152,8 +152,9 @@ class TuckerIntegrator(Integrator):
         ``counters`` when given."""
         if not isinstance(Y, TuckerTensor):
             raise TypeError(f"Y must be a TuckerTensor, got {type(Y).__name__}")
+        t, h = check_step_time(t, h)
         ctx = TuckerStepContext(as_tucker_field(field), self.substep, counters or Counters())
-        return self._run_in_workspace(self._step, ctx, Y, float(t), float(h))
+        return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: Any, Y: Any, t: float, h: float) -> Any:
         raise NotImplementedError

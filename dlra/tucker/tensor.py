@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import Backend, backend_of
-from .._checks import require_finite, require_matrix, require_orthonormal
+from .._checks import (
+    require_dense_like,
+    require_finite,
+    require_float_dtype,
+    require_matrix,
+    require_orthonormal,
+)
 from .modes import multi_mode_product, unfold
 
 __all__ = ["TuckerTensor", "admissible_ranks"]
@@ -50,8 +56,7 @@ class TuckerTensor:
                 raise TypeError(
                     f"core must be a numpy array or torch tensor, got {type(core).__name__}"
                 )
-            if not be.is_floating(core):
-                raise TypeError(f"core must have a floating or complex dtype, got {core.dtype}")
+            require_float_dtype(core, "core", be)
             ranks = be.shape(core)
             d = len(ranks)
             if d < 2:
@@ -89,7 +94,10 @@ class TuckerTensor:
             require_finite(core, "core", be)
             for i, U in enumerate(factors):
                 require_finite(U, f"factors[{i}]", be)
-                require_orthonormal(U, f"factors[{i}]", be)
+                require_orthonormal(U, f"factors[{i}]", be, builder="TuckerTensor.from_dense")
+        if be.name == "torch":  # no lazily conjugated views in a result
+            core = core.resolve_conj()
+            factors = tuple(U.resolve_conj() for U in factors)
         object.__setattr__(self, "core", core)
         object.__setattr__(self, "factors", factors)
         object.__setattr__(self, "_backend", be)
@@ -122,11 +130,12 @@ class TuckerTensor:
         be = backend_of(A, names=("A",))
         if not hasattr(A, "shape") or not hasattr(A, "dtype"):
             raise TypeError(f"A must be a numpy array or torch tensor, got {type(A).__name__}")
-        if not be.is_floating(A):
-            raise TypeError(f"A must have a floating or complex dtype, got {A.dtype}")
+        require_float_dtype(A, "A", be)
         shape = be.shape(A)
         if len(shape) < 2:
             raise ValueError(f"A must have at least 2 modes, got shape {shape}")
+        if min(shape) == 0:
+            raise ValueError(f"A must have at least one entry along every mode, got shape {shape}")
         require_finite(A, "A", be)
         if ranks is not None and (tol is not None or rtol is not None):
             raise ValueError("give either ranks or tol/rtol, not both")
@@ -260,9 +269,11 @@ class TuckerTensor:
         """``‖self − other‖_F`` for a ``TuckerTensor`` (factored, no dense array) or a dense array."""
         be = self._backend
         if not isinstance(other, TuckerTensor):
+            require_dense_like(other, be, self.shape, "other")
             return be.norm(self.to_dense() - other)
         if other.shape != self.shape:
             raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
+        backend_of(self.core, other.core, names=("self", "other"))  # same library, else TypeError
         # Stack the bases per mode: Y − Z = blockdiag(C, −D) ×ᵢ [Uᵢ, Wᵢ]; only the R factors matter.
         core = be.zeros(
             tuple(a + b for a, b in zip(self.ranks, other.ranks)),

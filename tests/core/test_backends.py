@@ -140,3 +140,16 @@ def test_mixed_backends_are_rejected():
     U = torch.eye(10, 2, dtype=torch.float64)
     with pytest.raises(TypeError, match="mixed array backends"):
         dlra.LowRankMatrix(U, np.eye(2), np.eye(8, 2))
+
+
+@pytest.mark.parametrize("method", NAMES)
+def test_complex_torch_results_have_no_lazy_conjugate_views(method):
+    """Results convert with ``.numpy()`` (a conjugate-bit view would refuse)."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(10, 8, dtype=torch.complex128, generator=g)
+    Y0 = dlra.LowRankMatrix.from_dense(A, rank=3)
+    opts = dict(BY_NAME[method].options)
+    sol = dlra.solve(lambda t, Y: -1j * Y, Y0, (0, 1), h=0.5, method=method, **opts)
+    for factor in sol.y[-1]:
+        assert not factor.is_conj()
+        assert factor.numpy().shape == tuple(factor.shape)

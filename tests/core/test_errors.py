@@ -290,3 +290,117 @@ def test_keyboard_interrupt_returns_the_partial_solution():
     assert sol.status == 2 and "interrupted during step 7 at t = 0.6" in sol.message
     assert sol.n_steps == 6 and sol.t[-1] == pytest.approx(0.6)
     assert sol.y_final is sol.y[-1] and sol.y_final is not Y0
+
+
+BAD_CALLS = [
+    # integrators used on the wrong kind of state, or given bad steps
+    (
+        lambda: dlra.solve(
+            ok_F,
+            dlra.TuckerTensor.from_dense(np.ones((4, 5, 6)), ranks=2),
+            (0, 1),
+            h=0.5,
+            method=dlra.get_integrator("bug"),
+        ),
+        TypeError,
+        r"method is a BUG, which does not integrate TuckerTensor states",
+    ),
+    (lambda: dlra.get_integrator("bug", kind="tensor"), ValueError, r"unknown kind 'tensor'"),
+    (lambda: dlra.get_integrator("bug").step(ok_F, Y0, 0.0, float("nan")), ValueError, r"h must"),
+    (lambda: dlra.get_integrator("bug").step(ok_F, Y0, 0.0, -1.0), ValueError, r"h must be > 0"),
+    (lambda: dlra.get_integrator("bug").step(ok_F, Y0, "a", 0.1), TypeError, r"t must be a real"),
+    (
+        lambda: dlra.get_integrator("bug").step(ok_F, Y0.to_dense(), 0.0, 0.1),
+        TypeError,
+        r"Y must be a LowRankMatrix, got ndarray",
+    ),
+    (lambda: solve(h=1e-300), ValueError, r"more than 10,000,000"),
+    (lambda: solve(t_span=(1e10, 1e10 + 1), h=1e-7), ValueError, r"below the resolution"),
+    # method options of the kind their defaults are
+    (
+        lambda: dlra.get_integrator("parallel_bug", tol=1e-3, max_rejections=-1),
+        ValueError,
+        r"max_rejections must be ≥ 0",
+    ),
+    (
+        lambda: dlra.get_integrator("parallel_bug", tol=1e-3, max_rejections="x"),
+        TypeError,
+        r"max_rejections must be an integer",
+    ),
+    (
+        lambda: dlra.get_integrator("parallel_bug", tol=1e-3, rejection="no"),
+        TypeError,
+        r"rejection must be True or False",
+    ),
+    (
+        lambda: dlra.get_integrator("parallel_bug", tol=1e-3, rejection_factor="x"),
+        TypeError,
+        r"rejection_factor must be a real number",
+    ),
+    (
+        lambda: dlra.get_integrator("parallel_bug", tol=1e-3, rejection_factor=0.0),
+        ValueError,
+        r"rejection_factor must be a finite number > 0",
+    ),
+    # distances never broadcast
+    (lambda: Y0.distance(np.zeros((n, 1))), ValueError, r"other has shape \(12, 1\), expected"),
+    (lambda: Y0.distance(0.0), TypeError, r"other must be a dense array"),
+    (
+        lambda: Y0.distance(dlra.LowRankMatrix.from_dense(np.ones((n, n)), rank=1)),
+        ValueError,
+        r"other has shape \(12, 12\), expected \(12, 9\)",
+    ),
+    (
+        lambda: dlra.TuckerTensor.from_dense(np.ones((4, 5, 6)), ranks=2).distance(
+            np.zeros((4, 1, 1))
+        ),
+        ValueError,
+        r"other has shape \(4, 1, 1\), expected \(4, 5, 6\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), BAD_CALLS)
+def test_bad_calls(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_distance_between_backends_is_a_type_error():
+    torch = pytest.importorskip("torch")
+    Yt = dlra.LowRankMatrix(*(torch.as_tensor(x) for x in (U, S, V)))
+    with pytest.raises(TypeError, match="other is a torch array but this object is numpy"):
+        Y0.distance(Yt.to_dense())
+    with pytest.raises(TypeError, match="mixed array backends"):
+        Y0.distance(Yt)
+
+
+BAD_CONSTRUCTIONS = [
+    (lambda: dlra.LowRankMatrix.from_dense(np.ones((0, 4))), ValueError, r"at least one row"),
+    (
+        lambda: dlra.LowRankMatrix.from_dense(np.ones((4, 3), dtype=np.float16)),
+        TypeError,
+        r"A has dtype float16, which the linear algebra does not support",
+    ),
+    (
+        lambda: dlra.TuckerTensor.from_dense(np.ones((3, 3, 3), dtype=np.float16), ranks=1),
+        TypeError,
+        r"A has dtype float16",
+    ),
+    (
+        lambda: dlra.TuckerTensor.from_dense(np.ones((0, 3, 3)), ranks=1),
+        ValueError,
+        r"at least one entry along every mode",
+    ),
+    (
+        lambda: dlra.TuckerTensor(np.ones((2, 2, 2)), [np.ones((3, 2))] * 3),
+        ValueError,
+        r"factors\[0\] must have orthonormal columns.*TuckerTensor.from_dense",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "exc", "match"), BAD_CONSTRUCTIONS)
+def test_bad_constructions(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
