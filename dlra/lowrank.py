@@ -79,7 +79,8 @@ class LowRankMatrix:
     ) -> LowRankMatrix:
         """Truncated SVD of a dense matrix.
 
-        ``rank``: keep that many singular values.  ``tol``: keep the smallest rank whose discarded
+        ``rank`` (or ``tol``/``rtol``, not both): keep that many singular values.  ``tol``: keep
+        the smallest rank whose discarded
         Frobenius tail is ≤ ``tol`` (``rtol``: relative to ‖A‖_F).  With neither, keep the
         numerical rank (singular values above ``max(n, m)·eps·σ₁``).  Rank is at least 1.
         """
@@ -88,6 +89,8 @@ class LowRankMatrix:
         n, m = be.shape(A)
         if min(n, m) == 0:
             raise ValueError(f"A must have at least one row and one column, got shape {(n, m)}")
+        if rank is not None and (tol is not None or rtol is not None):
+            raise ValueError("give either rank or tol/rtol, not both")
         if rank is not None:
             if not is_integer(rank) or rank < 1:
                 raise ValueError(f"rank must be a positive integer, got {rank!r}")

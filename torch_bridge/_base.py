@@ -115,8 +115,9 @@ class FactoredModule(nn.Module):
             if key in state_dict and tuple(state_dict[key].shape) != tuple(old.shape):
                 new = torch.empty(state_dict[key].shape, dtype=old.dtype, device=old.device)
                 self.register_parameter(name, nn.Parameter(new, requires_grad=old.requires_grad))
-        self._retag()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # after the load: with assign=True torch has put new Parameter objects in place
+        self._retag()
 
     def _apply(self, fn: Any, recurse: bool = True) -> Any:
         out = super()._apply(fn, recurse)

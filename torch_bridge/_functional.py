@@ -22,6 +22,7 @@ projected activations ``a = x V`` (saved in the forward pass) and ``b = δ U`` (
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -39,6 +40,42 @@ __all__ = [
 ]
 
 GRAD_MODES = ("kls", "factors")
+
+
+def _autocast_on(device: str) -> bool:
+    """True inside ``torch.autocast`` for the device type ``device``."""
+    try:
+        return bool(torch.is_autocast_enabled(device))
+    except TypeError:  # torch < 2.4: no device argument
+        cpu = device == "cpu"
+        return bool(torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled())
+
+
+def _autocast_off(device: str) -> Any:
+    """A context that switches autocast off for ``device`` (a no-op when it is not on)."""
+    return (
+        torch.autocast(device, enabled=False) if _autocast_on(device) else contextlib.nullcontext()
+    )
+
+
+def _under_autocast(*tensors: Any) -> tuple[tuple[Any, ...], Any]:
+    """Inside ``torch.autocast``: ``tensors`` cast to its dtype (what autocast does to the inputs
+    of a matrix product, differentiably, so gradients reach the factors in their own dtype) and
+    a context that switches autocast off for the function's own products; otherwise the tensors
+    unchanged and a no-op context."""
+    device = next(t for t in tensors if t is not None).device.type
+    if not _autocast_on(device):
+        return tensors, contextlib.nullcontext()
+    try:
+        dtype = torch.get_autocast_dtype(device)
+    except AttributeError:  # torch < 2.4: the per-device functions
+        cpu = device == "cpu"
+        dtype = torch.get_autocast_cpu_dtype() if cpu else torch.get_autocast_gpu_dtype()
+    cast = tuple(
+        t.to(dtype) if t is not None and t.is_floating_point() and t.dtype != dtype else t
+        for t in tensors
+    )
+    return cast, torch.autocast(device, enabled=False)
 
 
 def _check_grad_mode(grad_mode: str, u: Any, s: Any, v: Any) -> bool:
@@ -92,8 +129,12 @@ class _FactoredLinear(torch.autograd.Function):
 def factored_linear(
     x: Any, u: Any, s: Any, v: Any, bias: Any = None, *, grad_mode: str = "kls"
 ) -> Any:
-    """``x ↦ x (U S Vᵀ)ᵀ + bias`` for ``x`` of shape ``(…, m)``; gradients by ``grad_mode``."""
-    return _FactoredLinear.apply(x, u, s, v, bias, _check_grad_mode(grad_mode, u, s, v))
+    """``x ↦ x (U S Vᵀ)ᵀ + bias`` for ``x`` of shape ``(…, m)``; gradients by ``grad_mode``.
+    Under ``torch.autocast`` it computes in the autocast dtype, like ``nn.Linear``."""
+    kls = _check_grad_mode(grad_mode, u, s, v)
+    (x, u, s, v, bias), context = _under_autocast(x, u, s, v, bias)
+    with context:
+        return _FactoredLinear.apply(x, u, s, v, bias, kls)
 
 
 class _FactoredConv2d(torch.autograd.Function):
@@ -161,11 +202,18 @@ def factored_conv2d(
     grad_mode: str = "kls",
 ) -> Any:
     """2-D convolution (zero padding, ``groups=1``) with kernel ``U S Vᵀ`` reshaped to
-    ``(out, in, kh, kw)``.  Cost: ``r`` full filters plus a ``1×1`` map ``r → out``."""
+    ``(out, in, kh, kw)``, of a batch ``(N, C, H, W)`` or, like ``nn.Conv2d``, one unbatched
+    image ``(C, H, W)``.  Under ``torch.autocast`` it computes in the autocast dtype.  Cost:
+    ``r`` full filters plus a ``1×1`` map ``r → out``."""
     conv = (stride, padding, dilation)
-    return _FactoredConv2d.apply(
-        x, u, s, v, bias, tuple(kernel_size), conv, _check_grad_mode(grad_mode, u, s, v)
-    )
+    kls = _check_grad_mode(grad_mode, u, s, v)
+    unbatched = x.dim() == 3
+    if unbatched:
+        x = x.unsqueeze(0)  # the backward pass sums over a batch dimension
+    (x, u, s, v, bias), context = _under_autocast(x, u, s, v, bias)
+    with context:
+        y = _FactoredConv2d.apply(x, u, s, v, bias, tuple(kernel_size), conv, kls)
+    return y.squeeze(0) if unbatched else y
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,4 +270,7 @@ def tucker_kernel(core: Any, factors: list[Any], *, grad_mode: str = "kls") -> A
     """The full tensor ``C ×_j U_j`` with gradients by ``grad_mode`` (see :class:`_TuckerKernel`)."""
     if grad_mode not in GRAD_MODES:
         raise ValueError(f"grad_mode must be 'kls' or 'factors', got {grad_mode!r}")
-    return _TuckerKernel.apply(core, grad_mode == "kls", *factors)
+    # the kernel is small and its backward needs a QR of the core (no bfloat16 kernels): it is
+    # formed in the factors' dtype, and the convolution that uses it is what autocast casts
+    with _autocast_off(core.device.type):
+        return _TuckerKernel.apply(core, grad_mode == "kls", *factors)

@@ -52,9 +52,18 @@ def prepare_ddp(model: nn.Module, *, src: int = 0, process_group: Any = None) ->
     return model
 
 
-def wrap_ddp(model: nn.Module, **ddp_kwargs: Any) -> torch.nn.parallel.DistributedDataParallel:
-    """``DistributedDataParallel(prepare_ddp(model), **ddp_kwargs)``."""
-    return torch.nn.parallel.DistributedDataParallel(prepare_ddp(model), **ddp_kwargs)
+def wrap_ddp(model: nn.Module, **ddp_kwargs: Any) -> nn.Module:
+    """``DistributedDataParallel(prepare_ddp(model), **ddp_kwargs)``.
+
+    When every trainable parameter is a factor (a model of factored layers without biases, or
+    the adapters of :func:`~torch_bridge.get_dlra_model` on a frozen base model), DDP would have
+    nothing to synchronize and refuses to wrap: the prepared model itself is returned, and the
+    optimizers of :mod:`torch_bridge.optim` synchronize the factors as always."""
+    model = prepare_ddp(model)
+    ignored = set(getattr(model, "_ddp_params_and_buffers_to_ignore", []))
+    if not any(p.requires_grad for n, p in model.named_parameters() if n not in ignored):
+        return model
+    return torch.nn.parallel.DistributedDataParallel(model, **ddp_kwargs)
 
 
 # --------------------------------------------------------------------------------------------

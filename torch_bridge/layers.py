@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from dlra import LowRankMatrix
+from dlra._checks import is_integer
 
 from ._base import FactoredModule
 from ._functional import GRAD_MODES, factored_conv2d, factored_linear
@@ -33,7 +34,9 @@ __all__ = ["LowRankConv2d", "LowRankLinear", "MatrixFactoredModule"]
 def _check_rank_args(rank: Any, tol: Any, rtol: Any) -> None:
     if rank is None and tol is None and rtol is None:
         raise ValueError("give the initial rank (rank=...) or a truncation tolerance (tol/rtol)")
-    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+    if rank is not None and (tol is not None or rtol is not None):
+        raise ValueError("give either rank or tol/rtol, not both")
+    if rank is not None and (not is_integer(rank) or rank < 1):
         raise ValueError(f"rank must be a positive integer, got {rank!r}")
 
 

@@ -118,7 +118,11 @@ class _FactoredOptimizer(Optimizer):
     # -- validation ---------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        self._validate(self.param_groups[-1])
+        try:
+            self._validate(self.param_groups[-1])
+        except (TypeError, ValueError):
+            self.param_groups.pop()  # a rejected group must not stay and be stepped
+            raise
 
     def _validate(self, group: dict[str, Any]) -> None:
         _check_number(group["lr"], "learning rate", low=0.0, strict=True)
@@ -127,7 +131,11 @@ class _FactoredOptimizer(Optimizer):
         if group["substep"] not in _SUBSTEPS:
             raise ValueError(f"substep must be 'euler' or 'adam', got {group['substep']!r}")
         betas = group["betas"]
-        if len(betas) != 2 or not all(0.0 <= float(b) < 1.0 for b in betas):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        for b in betas:
+            _check_number(b, "betas entry", low=0.0, strict=False)
+        if not all(float(b) < 1.0 for b in betas):
             raise ValueError(f"Invalid betas: {betas!r} (two numbers in [0, 1))")
         if group["max_condition"] is not None:
             _check_number(group["max_condition"], "max_condition", low=1.0, strict=False)

@@ -188,3 +188,74 @@ def test_copies_keep_the_factor_registry():
     assert pickle.loads(pickle.dumps(model[0])).rank == 2
     moved = model.to(F64)
     assert owner_of(moved[0].S) == (moved[0], "S")
+
+
+def test_rank_and_tolerance_together_are_rejected_and_numpy_ranks_accepted():
+    import numpy as np
+
+    with pytest.raises(ValueError, match="either rank or tol/rtol, not both"):
+        tb.LowRankLinear(8, 8, rank=4, rtol=0.9)
+    with pytest.raises(ValueError, match="either rank or tol/rtol, not both"):
+        tb.LowRankConv2d(2, 4, 3, rank=2, tol=0.1)
+    assert tb.LowRankLinear(8, 6, rank=np.int64(2)).rank == 2
+
+
+@pytest.mark.parametrize("assign", [False, True])
+def test_loaded_factors_stay_factors(assign):
+    """``load_state_dict(assign=True)`` puts new Parameter objects in place: they must still be
+    the layer's factors, so the optimizer takes BUG steps (orthonormal U, diagonal S)."""
+    torch.manual_seed(0)
+    saved = tb.LowRankLinear(8, 6, rank=3).state_dict()
+    layer = tb.LowRankLinear(8, 6, rank=3)
+    layer.load_state_dict({k: v.clone() for k, v in saved.items()}, assign=assign)
+    assert owner_of(layer.U)[0] is layer and owner_of(layer.S)[0] is layer
+    opt = tb.ParallelBUG(layer.parameters(), lr=0.5, rtol=0.3)
+    x = torch.randn(16, 8)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(x).pow(2).mean().backward()
+        opt.step()
+    eye = torch.eye(layer.rank)
+    assert (layer.U.T @ layer.U - eye).abs().max() < 1e-5
+    assert (layer.S - torch.diag(torch.diagonal(layer.S))).abs().max() == 0
+
+
+def _layers_for_autocast():
+    torch.manual_seed(1)
+    return [
+        (tb.LowRankLinear(16, 8, rank=4), torch.randn(4, 16)),
+        (tb.LowRankConv2d(3, 4, 3, padding=1, rank=2), torch.randn(2, 3, 8, 8)),
+        (tb.TuckerConv2d(3, 4, 3, padding=1, rank=2), torch.randn(2, 3, 8, 8)),
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_autocast_computes_in_its_dtype_with_float32_gradients(index):
+    layer, x = _layers_for_autocast()[index]
+    layer(x).sum().backward()
+    reference = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    assert y.dtype == torch.bfloat16  # like nn.Linear and nn.Conv2d under autocast
+    y.float().sum().backward()
+    for p, ref in zip(layer.parameters(), reference):
+        assert p.grad.dtype == torch.float32
+        # bfloat16 keeps 8 bits: relative agreement to a few 1e-2
+        assert (p.grad - ref).norm() <= 5e-2 * ref.norm() + 1e-6
+
+
+def test_conv2d_takes_one_unbatched_image_like_nn_conv2d():
+    torch.manual_seed(2)
+    layer = tb.LowRankConv2d(3, 4, 3, padding=1, rank=2, dtype=F64)
+    x = torch.randn(3, 8, 8, dtype=F64)
+    y = layer(x)
+    assert y.shape == (4, 8, 8)
+    y.pow(2).sum().backward()
+    grads = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    batched = layer(x[None])
+    assert torch.allclose(batched[0], y, rtol=0, atol=TOL)
+    batched.pow(2).sum().backward()
+    for p, g in zip(layer.parameters(), grads):
+        assert torch.allclose(p.grad, g, rtol=0, atol=TOL)

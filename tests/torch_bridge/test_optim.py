@@ -442,3 +442,23 @@ def test_dense_parameters_follow_sgd_and_adam():
                 o.step()
         assert torch.allclose(lin.weight, ref.weight, atol=1e-14)
         assert torch.allclose(lin.bias, ref.bias, atol=1e-14)
+
+
+def test_a_rejected_param_group_is_not_kept():
+    model = torch.nn.Sequential(tb.LowRankLinear(8, 6, rank=3), torch.nn.Linear(6, 1))
+    opt = tb.ParallelBUG(model[0].parameters(), lr=0.1, rtol=0.1)
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        opt.add_param_group({"params": model[1].parameters(), "lr": -1.0})
+    assert len(opt.param_groups) == 1
+    with pytest.raises(TypeError, match=r"betas must be a pair"):
+        tb.ParallelBUG(model[0].parameters(), lr=0.1, rtol=0.1, betas=0.9)
+
+
+def test_wrap_ddp_leaves_an_all_factor_model_to_the_optimizer():
+    # nothing trainable is left for DDP (it would refuse to wrap): the model comes back itself
+    model = torch.nn.Sequential(tb.LowRankLinear(8, 4, rank=2, bias=False))
+    assert tb.wrap_ddp(model) is model
+    assert set(model._ddp_params_and_buffers_to_ignore) == {"0.U", "0.S", "0.V"}
+    base = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    adapted = tb.get_dlra_model(base, tb.DLRAConfig(target_modules=["0", "2"], r=2, rtol=0.1))
+    assert tb.wrap_ddp(adapted) is adapted
