@@ -161,6 +161,8 @@ class Operator:
             return _as_dtype(a.matmat(x), x)
         if self.kind == "sparse":
             return _csr_product(a, x)
+        if self.kind == "torch_sparse":
+            return _torch_sparse_product(a, x)
         return a @ x
 
     def apply_adjoint(self, x: Any) -> Any:
@@ -172,6 +174,8 @@ class Operator:
             return _as_dtype(a.rmatmat(x), x)
         if self.kind == "sparse":
             return _csr_product(ah, x)
+        if self.kind == "torch_sparse":
+            return _torch_sparse_product(ah, x)
         return ah @ x
 
     def apply_transpose(self, x: Any) -> Any:
@@ -213,6 +217,16 @@ class Operator:
                 if c != 1:
                     part = _scaled(part, c)
                 out[i:j] += part
+            return
+        # torch: addmm_ into out (sparse operators on the CPU only, where it was measured)
+        torch_ok = self.kind == "torch_dense" or (
+            self.kind == "torch_sparse" and out.device.type == "cpu"
+        )
+        if (
+            torch_ok
+            and not (conj and self.is_complex)
+            and _torch_addmm_(self._pair(x)[0], x, out, c)
+        ):
             return
         value = self.apply_conj(x) if conj else self.apply(x)
         be.add_scaled_(out, value, c)
@@ -355,6 +369,44 @@ def _csr_accumulate_chunks(
             j - i, rows.shape[1], n_vecs, rows.indptr, rows.indices, data, x_flat, out[i:j].ravel()
         )
     return True
+
+
+def _torch_addmm_(a: Any, x: Any, out: Any, c: Any) -> bool:
+    """``out += c · (a @ x)`` in place with torch's ``addmm_`` (no product temporary); False,
+    having done nothing, where it does not apply: blocks that are not 2-D, dtypes that differ,
+    tensors that track gradients, a coefficient that would change the dtype of ``out``.
+
+    For a sparse CSR ``a`` on the CPU this is also the faster kernel: at n = 2^16, r = 16,
+    ``out.addmm_(A, x)`` took 0.6–0.8 ms where ``A @ x`` took 1.1 ms, and at 2^18 3–4 ms against
+    32 ms (a fresh 32 MiB result is page-faulted in; measured 2026-11-24, one thread)."""
+    if not (
+        out.dim() == 2
+        and x.dim() == 2
+        and out.dtype == x.dtype == a.dtype
+        and not (out.requires_grad or x.requires_grad or a.requires_grad)
+        and out.device == x.device
+    ):
+        return False
+    if isinstance(c, complex) and not out.is_complex():
+        return False
+    if not isinstance(c, (int, float, complex)) or isinstance(c, bool):
+        return False
+    try:
+        out.addmm_(a, x, alpha=c)
+    except (RuntimeError, NotImplementedError):  # pragma: no cover - a layout without the kernel
+        return False
+    return True
+
+
+def _torch_sparse_product(a: Any, x: Any) -> Any:
+    """``a @ x`` for a torch sparse ``a``: on the CPU, ``addmm_`` into a zeroed block — the
+    faster kernel there (see :func:`_torch_addmm_`); elsewhere (CUDA, 1-D ``x``, gradients) the
+    plain product."""
+    if x.device.type == "cpu" and x.dim() == 2 and x.dtype == a.dtype:
+        out = x.new_zeros((a.shape[0], x.shape[1]))
+        if _torch_addmm_(a, x, out, 1.0):
+            return out
+    return a @ x
 
 
 def _scaled(part: np.ndarray, c: Any) -> np.ndarray:

@@ -543,3 +543,37 @@ def test_operator_sandwich(kind):
     value = as_operator(M, "A").sandwich(x)
     expected = x.T @ dense @ x
     np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("layout", ["dense", "csr", "coo"])
+@pytest.mark.parametrize("complex_op", [False, True])
+@pytest.mark.parametrize("conj", [False, True])
+def test_torch_operator_accumulate_and_apply(layout, complex_op, conj):
+    """torch operators accumulate in place (``addmm_``) and apply through it on the CPU: the same
+    numbers as the dense products, for real and complex operators and coefficients."""
+    torch = pytest.importorskip("torch")
+    n, k = 200, 3
+    rng = np.random.default_rng(3)
+    M = laplacian(n).toarray()
+    if complex_op:
+        M = M + 1j * np.diag(rng.standard_normal(n))
+    Mt = torch.as_tensor(M)  # float64 for a real operator
+    raw = {"dense": Mt, "csr": Mt.to_sparse_csr(), "coo": Mt.to_sparse()}[layout]
+    op = as_operator(raw, "A")
+    x = torch.as_tensor(rng.standard_normal((n, k)) + 1j * rng.standard_normal((n, k)))
+    out = torch.as_tensor(rng.standard_normal((n, k)) + 0j)
+    dense = M.conj() if conj else M
+    for c in (1.0, 0.3, 0.3 - 0.2j):
+        expected = out.numpy() + c * (dense.astype(complex) @ x.numpy())
+        op.accumulate(x, out, c, conj=conj)
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op.apply(x).numpy(), M @ x.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        op.apply_adjoint(x).numpy(), M.conj().T @ x.numpy(), rtol=1e-12, atol=1e-12
+    )
+    if not complex_op:  # a real state: real coefficients accumulate in place, in float64
+        xr, outr = x.real.contiguous(), out.real.contiguous()
+        expected = outr.numpy() + 0.5 * (M.real @ xr.numpy())
+        op.accumulate(xr, outr, 0.5, conj=conj)
+        assert outr.dtype == torch.float64
+        np.testing.assert_allclose(outr.numpy(), expected, rtol=1e-12, atol=1e-12)
