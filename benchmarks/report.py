@@ -172,7 +172,7 @@ def write_report(
     """Write the Markdown page (and plots into ``img_dir``); returns the page text."""
     os.makedirs(img_dir, exist_ok=True)
     rel = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(out)))
-    parts: list[str] = [_header(env)]
+    parts: list[str] = [_header(env, _shown_path(os.path.join(img_dir, "results.json")))]
     goals: list[tuple[str, str, str]] = []
 
     n_scan = records.get("n_scan", [])
@@ -249,7 +249,15 @@ def write_report(
     return text
 
 
-def _header(env: dict[str, Any]) -> str:
+def _shown_path(path: str) -> str:
+    """``path`` relative to the repository root when it lies inside it, else absolute."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    full = os.path.abspath(path)
+    inside = os.path.commonpath([root, full]) == root
+    return os.path.relpath(full, root) if inside else full
+
+
+def _header(env: dict[str, Any], records: str) -> str:
     cuda = env.get("cuda") or "none"
     remeasured = (
         f"\n| Tucker section re-measured | {env['tucker_remeasured']} (after a change to the Tucker "
@@ -263,7 +271,7 @@ Time and memory per step of every integrator on `LinearField` problems with spar
 against the memory-traffic floor of a step and against dense RK4 integration, measured in one run
 of `benchmarks/run_benchmarks.py` (regenerate this page with
 `python benchmarks/run_benchmarks.py`; the raw records are in
-`docs/img/benchmarks/results.json`).
+`{records}`).
 
 | | |
 |---|---|
