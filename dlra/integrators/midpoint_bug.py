@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+from ..linalg import RankControl
 from ..lowrank import LowRankMatrix
 from .augmented_bug import augmented_galerkin
 from .base import Integrator, StepContext, pad_core, register
@@ -17,8 +18,9 @@ class MidpointBUG(Integrator):
     Half step: augmented BUG without truncation on ``[t₀, t½]`` → ``Y½`` (2r).  Augmentation with
     ``F(t½, Y½)``: ``Û = [Û½, new directions of F½ V̂½]`` (≤ 4r), likewise ``V̂``; Galerkin step over the
     *full* ``[t₀, t₁]`` from the exact representation of ``Y₀``; truncation to the rank of ``Y₀``
-    (or ``rank``, or by ``tol``/``rtol``).  ``variant="3r"`` truncates the half step to rank r first and
-    augments ``[U₀, U½, F½V½]`` (≤ 3r).
+    (or ``rank``, or by ``tol``/``rtol``).  ``variant="3r"`` truncates the half step to the rank r of
+    ``Y₀`` first (also when a tolerance truncates the full step) and augments ``[U₀, U½, F½V½]``
+    (≤ 3r).
 
     Order 2 (robust, improved dependence on the normal component: the rank-r modelling error enters
     multiplied by h).  Not exact for rank-r data.  Norm of norm-conserving fields kept up to the
@@ -41,7 +43,8 @@ class MidpointBUG(Integrator):
         # barely occupies); keep only those known to ~1e-8 relative accuracy (see augment_basis)
         drop = math.sqrt(be.eps(S0.dtype)) / 100
         if self.config["variant"] == "3r":
-            Yh = ctx.truncate(U_h, S_h, V_h, self.rank_control(Y.rank))
+            # the half step goes back to rank r, whatever tolerance truncates the full step
+            Yh = ctx.truncate(U_h, S_h, V_h, RankControl(rank=Y.rank))
             U_h, S_h, V_h = Yh
             FV, FhU = ctx.right_left_at(th, U_h, S_h, V_h)
             _, U_hat = ctx.augment(U0, be.concat([U_h, FV], axis=1), drop)

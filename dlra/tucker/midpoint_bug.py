@@ -74,7 +74,8 @@ class TuckerMidpointBUG(TuckerIntegrator):
         drop = rounding_drop(Y.core)
         C_h, U_h = augmented_galerkin(ctx, Y, t0, th)
         if self.config["variant"] == "3r":
-            Yh = ctx.truncate_tucker(C_h, U_h, control)
+            # the half step goes back to the ranks of Y₀, whatever tolerance truncates the full step
+            Yh = ctx.truncate_tucker(C_h, U_h, control.fixed(Y.ranks))
             C_h, U_h = Yh.core, list(Yh.factors)
             dirs = tangent_directions(ctx, th, C_h, U_h, drop)
             U_hat = [

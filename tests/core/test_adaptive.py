@@ -240,3 +240,32 @@ def test_numpy_integer_ranks_are_accepted():
     assert dlra.LowRankMatrix.from_dense(A, rank=np.int64(3)).rank == 3
     sol = dlra.solve(_decay, _Y0_RANK4, np.array([0.0, 1.0]), h=0.5, method="bug", rank=np.int64(2))
     assert sol.ranks == [2, 2]
+
+
+@pytest.mark.parametrize("kind", ["matrix", "tucker"])
+def test_midpoint_3r_with_a_tolerance_truncates_the_half_step_to_rank_r(kind):
+    """integrators.md §2.5.1: the 3r variant brings the half step back to rank r, so the full
+    Galerkin basis has at most 3r columns (4r for the 4r variant) even when ϑ keeps everything."""
+    rng = np.random.default_rng(0)
+    if kind == "matrix":
+        n, r = 30, 3
+        A, B, G = (rng.standard_normal((n, n)) / 5 for _ in range(3))
+
+        def F(t, Y):
+            return A @ Y + Y @ B.T + 0.3 * np.sin(Y) + G
+
+        Y0 = dlra.LowRankMatrix.from_dense(rng.standard_normal((n, n)), rank=r)
+    else:
+        n, r = 8, 2
+        W = rng.standard_normal((n, n, n)) / 5
+
+        def F(t, Y):
+            return -Y + 0.3 * np.sin(Y) + W
+
+        Y0 = dlra.TuckerTensor.from_dense(rng.standard_normal((n, n, n)), ranks=r)
+    widths = {}
+    for variant in ("3r", "4r"):
+        sol = dlra.solve(F, Y0, (0, 0.1), h=0.1, method="midpoint_bug", variant=variant, tol=1e-12)
+        final = sol.ranks[-1]
+        widths[variant] = final if kind == "matrix" else max(final)
+    assert widths == {"3r": 3 * r, "4r": 4 * r}
