@@ -714,15 +714,16 @@ def _backend_section(
     note = ""
     if backend == "torch":
         note = (
-            "\n\nSame code, same operations: on this CPU torch's own kernels are slower than "
-            "numpy/scipy's for these shapes on one thread (sparse CSR times an n × 16 block about "
-            "2×, the n × 16 by 16 × 16 product and the Gram product about 2× in isolated "
-            "measurements at n = 2^16).  From 2^18 on torch also pays for fresh memory: it "
-            "allocates every intermediate itself and its CPU allocator returns blocks of 32 MiB "
-            "and more to the system, so each is page-faulted in again (numpy steps reuse their "
-            "blocks through the integrator's workspace).  A process-wide glibc setting removes "
-            "most of that (docs/conventions.md: a torch `bug` step at 2^18 went from 788 to "
-            "353 ms).  torch is the path to GPUs; on the CPU prefer numpy."
+            "\n\nSame code, same operations: on this CPU torch's own dense kernels are slower "
+            "than numpy's for these shapes on one thread (the n × 16 by 16 × 16 product and the "
+            "Gram product about 2× in isolated measurements at n = 2^16); the sparse products "
+            "accumulate with torch's `addmm_`, as fast as scipy's kernel.  From 2^18 on torch "
+            "also pays for fresh memory: it allocates most intermediates itself and its CPU "
+            "allocator returns blocks of 32 MiB and more to the system, so each is page-faulted "
+            "in again (numpy steps reuse their blocks through the integrator's workspace).  A "
+            "process-wide glibc setting removes most of that (docs/conventions.md: a torch `bug` "
+            "step at 2^18 goes from 470–484 to 295–301 ms).  torch is the path to GPUs; on the "
+            "CPU prefer numpy."
         )
     table = _table(["method", "n", backend, "numpy", f"{backend} speed-up"], rows)
     return f"## {title} against numpy (heat, float64, r = {recs[0]['r']})\n\n" + table + note
