@@ -360,12 +360,6 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("call", "exc", "match"), BAD_CALLS)
-def test_bad_calls(call, exc, match):
-    with pytest.raises(exc, match=match):
-        call()
-
-
 def test_distance_between_backends_is_a_type_error():
     torch = pytest.importorskip("torch")
     Yt = dlra.LowRankMatrix(*(torch.as_tensor(x) for x in (U, S, V)))
@@ -400,7 +394,7 @@ BAD_CONSTRUCTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("make", "exc", "match"), BAD_CONSTRUCTIONS)
-def test_bad_constructions(make, exc, match):
+@pytest.mark.parametrize(("call", "exc", "match"), BAD_CALLS + BAD_CONSTRUCTIONS)
+def test_bad_calls_and_constructions(call, exc, match):
     with pytest.raises(exc, match=match):
-        make()
+        call()
