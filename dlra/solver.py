@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -103,15 +104,21 @@ MAX_STEPS = 10_000_000
 def _time_grid(t0: float, t1: float, h: float, save_at: Any) -> tuple[list[float], set[int]]:
     """Step times from ``t0`` to ``t1`` with step ``h`` (last step shortened to land on ``t1``),
     with save times inserted; returns the grid and the indices to save."""
-    n = max(1, math.ceil((t1 - t0) / h - 1e-9))
+    steps = (t1 - t0) / h
+    if not math.isfinite(steps) or steps > MAX_STEPS + 1:
+        raise ValueError(
+            f"h = {h!r} gives {steps:.3g} steps over t_span, more than {MAX_STEPS:,} (the grid and "
+            "the per-step records are kept in memory); choose a larger h or split t_span"
+        )
+    n = max(1, math.ceil(steps - 1e-9))
     if n > MAX_STEPS:
         raise ValueError(
             f"h = {h!r} gives {n:.3g} steps over t_span, more than {MAX_STEPS:,} (the grid and the "
             "per-step records are kept in memory); choose a larger h or split t_span"
         )
-    if t0 + h == t0 or t1 - h == t1:
-        raise ValueError(f"h = {h!r} is below the resolution of the times in t_span ({t0}, {t1})")
     grid = [t0 + k * h for k in range(n)] + [t1]
+    if any(b <= a for a, b in itertools.pairwise(grid)):  # t0 + k·h rounds onto its neighbour
+        raise ValueError(f"h = {h!r} is below the resolution of the times in t_span ({t0}, {t1})")
     if save_at is None:
         return grid, {0, len(grid) - 1}
     if isinstance(save_at, str):
@@ -273,7 +280,9 @@ def solve(
                 f"options {sorted(options)} cannot be combined with an integrator instance; "
                 "configure the instance instead"
             )
-        if type(method) not in registry(kind).values():
+        from .tucker.base import TuckerIntegrator
+
+        if isinstance(method, TuckerIntegrator) != (kind == "tucker"):
             raise TypeError(
                 f"method is a {type(method).__name__}, which does not integrate "
                 f"{'LowRankMatrix' if kind == 'matrix' else 'TuckerTensor'} states like Y0; use "
@@ -348,12 +357,15 @@ def solve(
                 _save_last(sol, grid, i - 1, Y)
                 sol.status = 1
                 sol.message = f"step {i} from t = {ta:g} failed: {exc!r}"
-                exc.solution = finish()  # type: ignore[attr-defined]
-                if hasattr(exc, "add_note"):  # Python ≥ 3.11
-                    exc.add_note(
-                        f"dlra.solve: {sol.message}; the states up to t = {ta:g} are in the "
-                        "exception's .solution"
-                    )
+                try:
+                    exc.solution = finish()  # type: ignore[attr-defined]
+                    if hasattr(exc, "add_note"):  # Python ≥ 3.11
+                        exc.add_note(
+                            f"dlra.solve: {sol.message}; the states up to t = {ta:g} are in "
+                            "the exception's .solution"
+                        )
+                except AttributeError:  # an exception class that takes no new attributes
+                    pass
                 raise
             except Exception as exc:
                 _save_last(sol, grid, i - 1, Y)

@@ -425,7 +425,7 @@ class LinearField(Field):
                     )
         real_state = not be.is_complex(U)
         self.check_coefficients(t, real_state, "LowRankMatrix.from_dense(A.astype(complex))")
-        self.check_source(t, be, shape, real_state)
+        self.check_source(t, be, shape, real_state, "LowRankMatrix")
 
     def check_coefficients(self, t: float, real: bool, hint: str) -> None:
         """Every coefficient is a number at ``t``, and for a ``real`` state neither a coefficient
@@ -442,13 +442,14 @@ class LinearField(Field):
                 "this LinearField has complex operators but Y0 is real; pass a complex Y0"
             )
 
-    def check_source(self, t: float, be: Any, shape: tuple[int, ...], real: bool) -> None:
-        """``source(t)`` is a low-rank object (``LowRankMatrix``, ``TuckerTensor`` for tensors) of
-        the state's library (``be``) and ``shape``, not complex for a ``real`` state."""
+    def check_source(
+        self, t: float, be: Any, shape: tuple[int, ...], real: bool, kind: str
+    ) -> None:
+        """``source(t)`` is a low-rank object of the state's ``kind`` (``"LowRankMatrix"`` or
+        ``"TuckerTensor"``), library (``be``) and ``shape``, not complex for a ``real`` state."""
         G = self._source(t)
         if G is None:
             return
-        kind = "TuckerTensor" if self.ndim > 2 else "LowRankMatrix"
         if type(G).__name__ != kind or not hasattr(G, "backend"):
             raise TypeError(f"source(t) must return a {kind}, got {type(G).__name__}")
         if G.backend != be:

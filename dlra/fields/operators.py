@@ -379,6 +379,11 @@ def _torch_addmm_(a: Any, x: Any, out: Any, c: Any) -> bool:
     For a sparse CSR ``a`` on the CPU this is also the faster kernel: at n = 2^16, r = 16,
     ``out.addmm_(A, x)`` took 0.6–0.8 ms where ``A @ x`` took 1.1 ms, and at 2^18 3–4 ms against
     32 ms (a fresh 32 MiB result is page-faulted in; measured 2026-11-24, one thread)."""
+    import torch
+
+    # COO: addmm_ ignores a lazily conjugated x (torch 2.13); strided and CSR honour it
+    if a.layout not in (torch.strided, torch.sparse_csr):
+        return False
     if not (
         out.dim() == 2
         and x.dim() == 2

@@ -113,7 +113,8 @@ class TuckerIntegrator(Integrator):
             max_rank=max_rank,
         )
         tolerance = tol is not None or rtol is not None
-        if not self.truncates and (tolerance or max_rank is not None or min_rank != 1):
+        lower = min_rank if isinstance(min_rank, Sequence) else [min_rank]
+        if not self.truncates and (tolerance or max_rank is not None or any(v != 1 for v in lower)):
             raise ValueError(
                 f"{self.name!r} keeps the ranks fixed: tol, rtol, min_rank and max_rank do not "
                 "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"

@@ -484,7 +484,7 @@ class TuckerLinearField(TuckerField):
         be = Y.backend
         real_state = not be.is_complex(like)
         field.check_coefficients(t, real_state, "Y0.astype(numpy.complex128)")
-        field.check_source(t, be, shape, real_state)
+        field.check_source(t, be, shape, real_state, "TuckerTensor")
 
 
 def _or(value: Any | None, default: Any) -> Any:

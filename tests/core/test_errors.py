@@ -398,3 +398,34 @@ BAD_CONSTRUCTIONS = [
 def test_bad_calls_and_constructions(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_grid_below_the_resolution_of_t_and_overflowing_step_counts():
+    Y = dlra.LowRankMatrix.from_dense(np.ones((4, 4)), rank=1)
+    t0, h = 1e9, 0.7e-7  # ulp(1e9) / 2 < h < ulp(1e9): t0 + k·h repeats grid points
+    with pytest.raises(ValueError, match="below the resolution"):
+        dlra.solve(ok_F, Y, (t0, t0 + 20 * h), h=h, method="bug")
+    with pytest.raises(ValueError, match="more than 10,000,000"):
+        dlra.solve(ok_F, Y, (0.0, 1e10), h=1e-300, method="bug")
+
+
+def test_subclasses_of_integrators_are_accepted_by_solve():
+    class MyBUG(type(dlra.get_integrator("bug"))):
+        pass
+
+    sol = dlra.solve(ok_F, Y0, (0, 0.2), h=0.1, method=MyBUG())
+    assert sol.ranks == [r, r]
+
+
+def test_an_exception_that_takes_no_attributes_still_propagates():
+    class Frozen(ValueError):
+        def __setattr__(self, name, value):
+            raise AttributeError(name)
+
+    def F(t, Y):
+        if t > 0.15:
+            raise Frozen("no attributes here")
+        return 0.1 * Y
+
+    with pytest.raises(Frozen, match="no attributes here"):
+        dlra.solve(F, Y0, (0, 1), h=0.1, method="bug")

@@ -571,6 +571,10 @@ def test_torch_operator_accumulate_and_apply(layout, complex_op, conj):
     np.testing.assert_allclose(
         op.apply_adjoint(x).numpy(), M.conj().T @ x.numpy(), rtol=1e-12, atol=1e-12
     )
+    # a lazily conjugated block (torch's conj view): COO's addmm_ would ignore the view's flag
+    lazy, target = x.conj(), torch.zeros_like(x)
+    op.accumulate(lazy, target, 1.0)
+    np.testing.assert_allclose(target.numpy(), M @ x.numpy().conj(), rtol=1e-12, atol=1e-12)
     if not complex_op:  # a real state: real coefficients accumulate in place, in float64
         xr, outr = x.real.contiguous(), out.real.contiguous()
         expected = outr.numpy() + 0.5 * (M.real @ xr.numpy())

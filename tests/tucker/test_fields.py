@@ -205,3 +205,21 @@ def test_data_and_callable_field_validation_messages():
         as_tucker_field(dlra.Field())
     with pytest.raises(TypeError, match="F must be a callable"):
         as_tucker_field(3.0)
+
+
+def test_two_mode_tucker_states_take_a_tucker_source():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((8, 8)) / 4
+    Y0 = dlra.TuckerTensor.from_dense(rng.standard_normal((8, 8)), ranks=(2, 2))
+    G = dlra.TuckerTensor.from_dense(rng.standard_normal((8, 8)), ranks=(1, 1))
+    field = dlra.LinearField([(A, None), (None, A)], source=lambda t: G)
+    sol = dlra.solve(field, Y0, (0, 0.2), h=0.1, method="bug")
+    assert sol.success and sol.ranks[-1] == (2, 2)
+
+
+def test_fixed_rank_tucker_methods_take_per_mode_default_min_ranks():
+    Y0 = dlra.TuckerTensor.from_dense(np.random.default_rng(1).standard_normal((5, 5, 5)), ranks=2)
+    sol = dlra.solve(lambda t, Y: -Y, Y0, (0, 0.2), h=0.1, method="ksl", min_rank=(1, 1, 1))
+    assert sol.ranks[-1] == (2, 2, 2)
+    with pytest.raises(ValueError, match="min_rank and max_rank do not apply"):
+        dlra.solve(lambda t, Y: -Y, Y0, (0, 0.2), h=0.1, method="ksl", min_rank=(1, 2, 1))
