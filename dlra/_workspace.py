@@ -17,8 +17,8 @@ never reused while they live.
 What is kept.  :meth:`Workspace.end_step` keeps the blocks handed out during the step; a free
 block that no step used for a whole step is dropped, and a block still in use from an earlier
 step is forgotten (it is the user's).  Between steps the workspace therefore holds at most the
-scratch of one step.  Blocks under :data:`MIN_BYTES` are not pooled: the allocator's heap
-already reuses them cheaply.
+scratch of one step.  Blocks under :data:`MIN_BYTES` (128 KiB) are not pooled: the allocator's
+heap already reuses them cheaply.
 
 Integrators activate their (per-thread) workspace for the duration of :meth:`Integrator.step`;
 :func:`empty_scratch` is what the linear algebra and the substep solvers call.
@@ -43,8 +43,10 @@ __all__ = [
     "zeros_scratch",
 ]
 
-#: blocks smaller than this are plain allocations (the heap reuses them without help)
-MIN_BYTES = 1 << 20
+#: blocks smaller than this are plain allocations: glibc's default mmap threshold, below which
+#: its heap serves and reuses them without fresh pages (above it, a block freed and allocated
+#: again is page-faulted in again: at n = 2^10, r = 8 that was a quarter of a midpoint_bug step)
+MIN_BYTES = 128 << 10
 
 
 class _Block:

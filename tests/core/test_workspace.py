@@ -22,7 +22,7 @@ from .integrator_table import SPECS
 
 TUCKER_NAMES = sorted(dlra.registry("tucker"))
 
-BIG = (1024, 256)  # float64: 2 MiB (the workspace keeps blocks from 1 MiB by default)
+BIG = (1024, 256)  # float64: 2 MiB (the workspace keeps blocks from 128 KiB by default)
 
 
 def address(x: np.ndarray) -> int:
@@ -95,8 +95,20 @@ def test_small_blocks_are_not_kept():
     ws = Workspace()
     a = ws.empty((8, 8), np.float64)
     assert a.base is None  # a plain array, not a view of a kept block
-    del a
+    below = ws.empty((_workspace.MIN_BYTES // 8 - 1,), np.float64)
+    assert below.base is None
+    del a, below
     assert ws.nbytes == 0
+
+
+def test_blocks_from_the_mmap_threshold_are_kept():
+    # 128 KiB and more: glibc serves such blocks from fresh pages (n = 2^10, r = 16 is one)
+    assert _workspace.MIN_BYTES == 128 << 10
+    ws = Workspace()
+    a = ws.empty((1024, 16), np.float64)
+    assert a.base is not None
+    del a
+    assert ws.nbytes == 1024 * 16 * 8
 
 
 def test_end_step_keeps_the_blocks_of_the_step_only():
