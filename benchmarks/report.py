@@ -372,8 +372,15 @@ def _overhead_section(recs: list[Record], goals: list) -> str:
             "met" if worst <= 1e-3 else ("met for " + _met_list(recs, 1e-3)),
         )
     )
-    return f"## Small problems: overhead (heat, n = {_pow2(n)}, r = {r})\n\n" + _table(
-        ["method", "time per step", "field evaluations"], rows
+    note = (
+        "\n\nTimed first in this run's process, which has imported torch.  A process that has "
+        "not loses more to fresh memory pages at this size; since the workspace keeps blocks "
+        "from 128 KiB both take the same time (docs/conventions.md, the workspace)."
+    )
+    return (
+        f"## Small problems: overhead (heat, n = {_pow2(n)}, r = {r})\n\n"
+        + _table(["method", "time per step", "field evaluations"], rows)
+        + note
     )
 
 
