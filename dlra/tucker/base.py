@@ -104,7 +104,7 @@ class TuckerIntegrator(Integrator):
         self._set_options(options)
         self._rank_spec = (rank, tol, rtol, min_rank, max_rank)
         # Validate what can be validated before d is known (per-mode lengths: in prepare/step).
-        TuckerRankControl.build(
+        control = TuckerRankControl.build(
             _length(rank, min_rank, max_rank),
             rank=rank,
             tol=tol,
@@ -113,8 +113,8 @@ class TuckerIntegrator(Integrator):
             max_rank=max_rank,
         )
         tolerance = tol is not None or rtol is not None
-        lower = min_rank if isinstance(min_rank, Sequence) else [min_rank]
-        if not self.truncates and (tolerance or max_rank is not None or any(v != 1 for v in lower)):
+        min_above_one = any(v != 1 for v in control.min_ranks)  # min_rank, broadcast per mode
+        if not self.truncates and (tolerance or max_rank is not None or min_above_one):
             raise ValueError(
                 f"{self.name!r} keeps the ranks fixed: tol, rtol, min_rank and max_rank do not "
                 "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"
