@@ -204,11 +204,17 @@ def test_augment_basis_skips_the_svd_only_when_nothing_can_be_dropped(case, monk
     assert defect(dropped_hat.astype(complex)) <= 100 * float(np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("route", ["svd", "householder"])
 @pytest.mark.parametrize("overwrite_k", [False, True])
-def test_augment_basis_falls_back_from_the_fast_path(monkeypatch, overwrite_k):
+def test_augment_basis_falls_back_from_the_fast_path(monkeypatch, overwrite_k, route):
     """Repeated columns make the residual singular: the fast path's checks fail and the general
-    path finishes from where it stopped — also when it worked in K's own buffer."""
-    count = CountOrthonormalize(monkeypatch)
+    path finishes from where it stopped — also when it worked in K's own buffer — by the SVD of
+    the residual's R factor (no Householder QR of the tall block) or, when that route's final
+    check fails, by Householder."""
+    be = linalg.backend_of(np.zeros(1))
+    count = CountQR(monkeypatch, be)
+    if route == "householder":
+        monkeypatch.setattr(linalg, "_augment_by_svd", lambda *args: None)
     rng = np.random.default_rng(10)
     n, r = 4096, 8
     U0 = block(n, r, 1.0, seed=11)
@@ -216,7 +222,7 @@ def test_augment_basis_falls_back_from_the_fast_path(monkeypatch, overwrite_k):
     K = np.hstack([D, D, U0[:, :2] + 1e-3 * D[:, :2]])
     K_in = K.copy()
     U_new, U_hat = augment_basis(U0, K_in, overwrite_k=overwrite_k)
-    assert count.calls >= 1
+    assert count.calls == (1 if route == "householder" else 0)
     assert U_new.shape[1] == 3
     assert defect(U_hat) <= GOAL
     assert np.array_equal(U_hat[:, :r], U0)
@@ -224,3 +230,107 @@ def test_augment_basis_falls_back_from_the_fast_path(monkeypatch, overwrite_k):
     assert np.linalg.norm(resid) <= 1e-12 * np.linalg.norm(K)
     if not overwrite_k:
         assert np.array_equal(K_in, K)
+
+
+def graded_residual(n: int, r: int, kept: list[float], dropped: int, *, complex_: bool, seed: int):
+    """``U0`` (n × r) and ``K = U0 C + D`` whose residual outside ``range(U0)`` has the singular
+    values ``kept`` and ``dropped`` more directions that repeat kept ones (a singular residual)."""
+    rng = np.random.default_rng(seed)
+    U0 = block(n, r, 1.0, complex_=complex_, seed=seed + 1)
+    p = len(kept)
+    P = block(n, p, 1.0, complex_=complex_, seed=seed + 2)
+    P = P - U0 @ (U0.conj().T @ P)
+    P, _ = np.linalg.qr(P)
+    W, _ = np.linalg.qr(rng.standard_normal((p, p)))
+    D = (P * np.asarray(kept)) @ W
+    D = np.hstack([D, D[:, :dropped]])
+    C = rng.standard_normal((r, p + dropped))
+    return U0, U0 @ C + D
+
+
+@pytest.mark.parametrize("case", ["graded", "deep", "complex", "float32", "drop_below"])
+def test_augment_basis_svd_route_matches_householder(case, xp, monkeypatch):
+    """The general path's SVD route (R factor by TSQR, kept directions ``X W_k Σ_k⁻¹``, one more
+    projection and Cholesky pass) keeps and spans what the Householder route keeps: same number
+    of directions, the same subspace up to the accuracy of its smallest kept direction
+    (``eps ‖K‖ / σ_min``), orthonormal and orthogonal to ``U0`` to round-off."""
+    complex_ = case == "complex"
+    kept = {
+        "graded": list(np.logspace(0, -6, 10)),
+        "deep": list(np.logspace(0, -9, 10)),  # beyond what a Gram matrix resolves
+        "float32": list(np.logspace(0, -2, 10)),
+    }.get(case, list(np.logspace(0, -3, 10)))
+    U0, K = graded_residual(4096, 8, kept, 4, complex_=complex_, seed=20)
+    dtype = np.float32 if case == "float32" else K.dtype
+    U0, K = U0.astype(dtype), K.astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    # drop_below is relative to ‖K‖: drop the directions of σ < 5e-3 (3 of 10)
+    drop_rel = 5e-3 / np.linalg.norm(K) if case == "drop_below" else None
+    routes = {}
+    for route in ("svd", "householder"):
+        be = linalg.backend_of(xp.asarray(U0))
+        count = CountQR(monkeypatch, be)
+        used = []
+        original = linalg._augment_by_svd
+
+        def spy(*args, _orig=original, _used=used):
+            out = _orig(*args)
+            _used.append(out is not None)
+            return out
+
+        monkeypatch.setattr(
+            linalg, "_augment_by_svd", spy if route == "svd" else (lambda *args: None)
+        )
+        got = augment_basis(xp.asarray(U0), xp.asarray(K), drop_below=drop_rel)
+        routes[route] = tuple(xp.to_numpy(a) for a in got)
+        if route == "svd":
+            assert used == [True] and count.calls == 0
+        monkeypatch.undo()
+    (new_svd, hat_svd), (new_hh, _) = routes["svd"], routes["householder"]
+    expected = 7 if case == "drop_below" else len(kept)  # else σ/‖K‖ ≥ 1e-4: none dropped
+    assert new_svd.shape[1] == new_hh.shape[1] == expected
+    tol = 1e3 * eps * np.linalg.norm(K) / kept[expected - 1] / np.linalg.norm(kept)
+    assert np.linalg.norm(new_svd @ (new_svd.conj().T @ new_hh) - new_hh) <= max(tol, 100 * eps)
+    assert defect(hat_svd.astype(complex)) <= (GOAL if dtype != np.float32 else 100 * eps)
+    assert np.array_equal(hat_svd[:, :8], U0)
+
+
+@pytest.mark.parametrize("shape", [(4096, 16), (5000, 12), (1500, 8), (300, 40), (100, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_qr_r_is_the_triangular_factor(shape, dtype, xp):
+    """``Backend.qr_r`` (TSQR on numpy from two row blocks of 1024; a row remainder; blocks
+    narrower than 4p rows) returns the R of a thin QR: upper triangular, ``RᴴR = XᴴX`` and the
+    singular values of X, to round-off — also for a block of condition 1e12."""
+    n, p = shape
+    X = block(n, p, 1e12, complex_=dtype == np.complex128, seed=30).astype(dtype)
+    be = linalg.backend_of(xp.asarray(X))
+    R = xp.to_numpy(be.qr_r(xp.asarray(X)))
+    eps = float(np.finfo(dtype).eps)
+    assert R.shape == (p, p) and R.dtype == X.dtype
+    assert np.allclose(np.tril(R, -1), 0, atol=0)
+    Xd = X.astype(np.complex128)
+    _, R_ref = np.linalg.qr(Xd)
+    # R is unique up to a unitary diagonal: compare |R|, row by row, relative to ‖X‖
+    assert np.abs(np.abs(R) - np.abs(R_ref)).max() <= 100 * eps * np.linalg.norm(Xd)
+    sigma = np.linalg.svd(R.astype(np.complex128), compute_uv=False)
+    ref = np.linalg.svd(Xd, compute_uv=False)
+    assert np.abs(sigma - ref).max() <= 100 * eps * ref[0]
+
+
+def test_augment_by_svd_with_a_factor_already_divided_out():
+    """After a successful first Cholesky pass the general path holds ``w = X R1⁻¹``: the SVD
+    route then works on the factor ``R(w) R1`` and gives the directions of X itself."""
+    U0, K = graded_residual(4096, 6, list(np.logspace(0, -5, 8)), 3, complex_=False, seed=40)
+    be = linalg.backend_of(U0)
+    X = K - U0 @ (U0.T @ K)
+    X = X - U0 @ (U0.T @ X)
+    rng = np.random.default_rng(41)
+    R1 = np.triu(rng.standard_normal((11, 11))) + 4 * np.eye(11)
+    w = X @ np.linalg.inv(R1)
+    found = linalg._augment_by_svd(be, U0, w, R1, float(np.linalg.norm(K)), None)
+    assert found is not None
+    U_new, U_hat = found
+    assert U_new.shape[1] == 8
+    assert defect(U_hat) <= GOAL
+    Q_ref = np.linalg.svd(X, full_matrices=False)[0][:, :8]
+    assert np.linalg.norm(U_new @ (U_new.T @ Q_ref) - Q_ref) <= 1e-9
