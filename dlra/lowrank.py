@@ -169,8 +169,7 @@ class LowRankMatrix:
             # ‖A − B‖² = ‖A‖² + ‖B‖² − 2 Re⟨A, B⟩ loses accuracy; stack the factors instead.
             u = be.concat([self.U, other.U], axis=1)
             v = be.concat([self.V, other.V], axis=1)
-            _, ru = be.qr(u)
-            _, rv = be.qr(v)
+            ru, rv = be.qr_r(u), be.qr_r(v)
             r1, r2 = self.rank, other.rank
             core = be.zeros((r1 + r2, r1 + r2), like=self.S, dtype=be.result_dtype(self.S, other.S))
             core[:r1, :r1] = self.S

@@ -282,7 +282,7 @@ class TuckerTensor:
         )
         core[tuple(slice(0, r) for r in self.ranks)] = self.core
         core[tuple(slice(r, None) for r in self.ranks)] = -other.core
-        rs = [be.qr(be.concat([U, W], axis=1))[1] for U, W in zip(self.factors, other.factors)]
+        rs = [be.qr_r(be.concat([U, W], axis=1)) for U, W in zip(self.factors, other.factors)]
         return be.norm(multi_mode_product(core, rs, be=be))
 
     def __iter__(self) -> Any:

@@ -334,3 +334,20 @@ def test_augment_by_svd_with_a_factor_already_divided_out():
     assert defect(U_hat) <= GOAL
     Q_ref = np.linalg.svd(X, full_matrices=False)[0][:, :8]
     assert np.linalg.norm(U_new @ (U_new.T @ Q_ref) - Q_ref) <= 1e-9
+
+
+@pytest.mark.parametrize("shape", [(4096, 16), (5000, 12), (1500, 8), (300, 40)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_qr_by_row_blocks_is_a_thin_qr(shape, dtype, xp):
+    """``Backend.qr`` (TSQR on numpy for tall blocks, with a row remainder) of a block of
+    condition 1e12: orthonormal Q, upper-triangular R, ``QR = X`` to round-off (the Householder
+    fallback of :func:`orthonormalize`, which must reach the goal whatever the conditioning)."""
+    n, p = shape
+    X = block(n, p, 1e12, complex_=dtype == np.complex128, seed=31).astype(dtype)
+    be = linalg.backend_of(xp.asarray(X))
+    Q, R = (xp.to_numpy(a) for a in be.qr(xp.asarray(X)))
+    eps = float(np.finfo(dtype).eps)
+    assert Q.shape == (n, p) and R.shape == (p, p) and Q.dtype == X.dtype
+    assert np.allclose(np.tril(R, -1), 0, atol=0)
+    assert defect(Q.astype(np.complex128)) <= (GOAL if dtype != np.float32 else 100 * eps)
+    assert np.linalg.norm(Q @ R - X) <= 100 * eps * np.linalg.norm(X)
