@@ -8,6 +8,9 @@ and a rank ``r``; operators are scipy CSR matrices (numpy) or torch sparse CSR t
   size of a stable explicit step whatever ``n``, so no run overflows.
 * schrodinger: ``Ẏ = −i (D Y + Y Dᵀ + V Y Vᵀ)`` with ``D = tridiag(1, −2, 1)`` and the diagonal
   potential ``V = diag(cos 2πx)``, terms ``(D, None), (None, D), (V, V)``, complex state.
+* heat_graded: the heat problem from a state whose singular values fall to 1e-14, with
+  ``h = 1e-3`` — a convergence study's step on a state with tiny singular values, where
+  orthonormalisations and augmentations meet blocks too ill-conditioned for Cholesky factors.
 * tucker heat: ``Ẏ = Σᵢ Y ×ᵢ L`` on an n × n × n tensor of multilinear rank (r, r, r).
 
 Initial states have orthonormal random factors and singular values ``10^(−3j/r)`` (a decaying
@@ -28,6 +31,8 @@ import dlra
 __all__ = ["Problem", "make_problem", "make_tucker_problem", "second_difference"]
 
 STEP = 0.05
+#: heat_graded: the small step of a convergence study
+GRADED_STEP = 1e-3
 
 
 @dataclass
@@ -98,12 +103,16 @@ def random_orthonormal(n: int, r: int, rng: np.random.Generator) -> np.ndarray:
     return q
 
 
-def initial_state(n: int, r: int, backend: str, dtype: Any, seed: int = 0) -> dlra.LowRankMatrix:
-    """Random orthonormal factors, singular values ``10^(−3j/r)``, of the backend and dtype."""
+def initial_state(
+    n: int, r: int, backend: str, dtype: Any, seed: int = 0, *, graded: bool = False
+) -> dlra.LowRankMatrix:
+    """Random orthonormal factors, singular values ``10^(−3j/r)`` (``graded``: ``10^(−14j/(r−1))``,
+    down to 1e-14), of the backend and dtype."""
     rng = np.random.default_rng(seed)
     U = random_orthonormal(n, r, rng)
     V = random_orthonormal(n, r, rng)
-    S = np.diag(10.0 ** (-3.0 * np.arange(r) / r))
+    exponents = 14.0 * np.arange(r) / max(r - 1, 1) if graded else 3.0 * np.arange(r) / r
+    S = np.diag(10.0**-exponents)
     if backend == "numpy":
         arrays = [x.astype(dtype) for x in (U, S, V)]
     else:
@@ -116,15 +125,16 @@ def initial_state(n: int, r: int, backend: str, dtype: Any, seed: int = 0) -> dl
 def make_problem(
     kind: str, n: int, r: int, backend: str = "numpy", precision: str = "double"
 ) -> Problem:
-    """The ``"heat"`` or ``"schrodinger"`` problem of size n × n at rank r."""
+    """The ``"heat"``, ``"heat_graded"`` or ``"schrodinger"`` problem of size n × n at rank r."""
     L = second_difference(n)
-    if kind == "heat":
+    if kind in ("heat", "heat_graded"):
         dtype = _dtypes(backend, precision, False)
         op = to_backend(L, backend, dtype)
         field = dlra.LinearField([(op, None), (None, op)])
-        return Problem(
-            "heat", backend, n, r, field, initial_state(n, r, backend, dtype), STEP, 1, 1, {"L": op}
-        )
+        graded = kind == "heat_graded"
+        Y0 = initial_state(n, r, backend, dtype, graded=graded)
+        h = GRADED_STEP if graded else STEP
+        return Problem(kind, backend, n, r, field, Y0, h, 1, 1, {"L": op})
     if kind == "schrodinger":
         dtype = _dtypes(backend, precision, True)
         x = np.arange(n) / n
@@ -133,7 +143,7 @@ def make_problem(
         field = dlra.LinearField([(D_op, None), (None, D_op), (V_op, V_op)], [-1j, -1j, -1j])
         Y0 = initial_state(n, r, backend, dtype)
         return Problem("schrodinger", backend, n, r, field, Y0, STEP, 2, 2, {"L": D_op, "V": V_op})
-    raise ValueError(f"unknown problem {kind!r}; use 'heat' or 'schrodinger'")
+    raise ValueError(f"unknown problem {kind!r}; use 'heat', 'heat_graded' or 'schrodinger'")
 
 
 def make_tucker_problem(n: int, r: int, d: int = 3, seed: int = 0) -> Problem:

@@ -212,6 +212,8 @@ def write_report(
                 "small products per field evaluation (the floor counts them).",
             )
         )
+    if records.get("graded"):
+        parts.append(_graded_section(records["graded"], n_scan))
     if records.get("precision"):
         parts.append(_precision_section(records["precision"]))
     if records.get("torch"):
@@ -671,6 +673,37 @@ def _simple_section(title: str, recs: list[Record], text: str) -> str:
     for n in ns:
         header += [f"n = {_pow2(n)}", "/ floor"]
     return f"## {title}\n\n{text}  r = {recs[0]['r']}.\n\n" + _table(header, rows)
+
+
+def _graded_section(recs: list[Record], n_scan: list[Record]) -> str:
+    ns = sorted({r["n"] for r in recs})
+    idx, plain = _by(recs, "method", "n"), _by(n_scan, "method", "n")
+    rows = []
+    for m in _sorted_methods(recs):
+        row = [m]
+        for n in ns:
+            x, y = idx.get((m, n)), plain.get((m, n))
+            row += [
+                human_time(x["time"]) if x else "–",
+                f"{x['floor_ratio']:.2f}" if x and x.get("floor_ratio") else "–",
+                f"{x['time'] / y['time']:.2f}×" if x and y else "–",
+            ]
+        rows.append(row)
+    header = ["method"]
+    for n in ns:
+        header += [f"n = {_pow2(n)}", "/ floor", "/ heat step"]
+    return (
+        f"## Tiny singular values, small step (heat, float64, r = {recs[0]['r']})\n\n"
+        "The heat problem from a state whose singular values fall to 1e-14, with h = 1e-3 — a "
+        "convergence study's step.  Here orthonormalisations and augmentations meet blocks too "
+        "ill-conditioned for Cholesky factors and take the general paths (docs/conventions.md, "
+        "*Basis augmentation*: the SVD of a TSQR factor, Householder by TSQR).  `/ heat step` "
+        "divides by the time of the same method on the heat problem of the n-scan above "
+        "(singular values to 1e-3, h = 0.05), measured in the same run.  `adaptive_bug` "
+        "(`rtol = 1e-8`) truncates the singular values below 1e-8 relative here (rank 16 → 9 "
+        "after one step at r = 16), so it works at a lower rank.  "
+        "Orthonormality of these steps is included in the goal above.\n\n" + _table(header, rows)
+    )
 
 
 def _precision_section(recs: list[Record]) -> str:

@@ -49,6 +49,7 @@ class Plan:
     r_scan_n: int = 2**14
     schrodinger_n: Sequence[int] = (2**12, 2**16)
     schrodinger_rank: int = 16
+    graded_n: Sequence[int] = (2**12, 2**16)
     float32_n: int = 2**16
     threads_n: Sequence[int] = (2**12, 2**16, 2**18)
     torch_n: Sequence[int] = (2**12, 2**16, 2**18)
@@ -77,6 +78,7 @@ class Plan:
             r_scan_n=2**8,
             schrodinger_n=(2**8,),
             schrodinger_rank=4,
+            graded_n=(2**8,),
             float32_n=2**8,
             threads_n=(2**8,),
             torch_n=(2**8,),
@@ -225,6 +227,12 @@ def run_all(campaign: Campaign, *, torch: bool = True, tucker: bool = True) -> N
     for n in plan.schrodinger_n:
         p = make_problem("schrodinger", n, plan.schrodinger_rank)
         campaign.run_problem("schrodinger", p, methods)
+        _free(p)
+
+    log("graded spectrum, small step (heat, float64)")
+    for n in plan.graded_n:
+        p = make_problem("heat_graded", n, plan.n_scan_rank)
+        campaign.run_problem("graded", p, methods)
         _free(p)
 
     log("float32 vs float64")

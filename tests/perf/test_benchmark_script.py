@@ -38,6 +38,7 @@ def test_script_writes_report_and_rerenders(tmp_path):
         "## Scaling in n",
         "## Scaling in r",
         "## Against dense RK4",
+        "## Tiny singular values, small step",
         "## Tucker tensors",
         "cheapest for a given accuracy",
     ):
