@@ -212,10 +212,7 @@ def augment_basis(
         w = w - u0 @ be.inner(u0, w)
     q, rfac = factored if factored is not None else orthonormalize(w)
     del w
-    if r_done is not None:
-        rfac = rfac @ r_done
-    pmat, sigma, _ = be.svd(rfac)
-    keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
+    pmat, _, _, keep = _residual_svd(be, rfac, r_done, scale, n, r, p, drop_below)
     if keep == 0:
         return be.zeros((n, 0), like=u0), u0
     if keep < be.shape(q)[1]:
@@ -244,11 +241,7 @@ def _augment_by_svd(
     thread, 2026-11-24)."""
     n, r = be.shape(u0)
     p = be.shape(w)[1]
-    rfac = be.qr_r(w)
-    if r_done is not None:
-        rfac = rfac @ r_done
-    _, sigma, qh = be.svd(rfac)
-    keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
+    _, sigma, qh, keep = _residual_svd(be, be.qr_r(w), r_done, scale, n, r, p, drop_below)
     if keep == 0:
         return be.zeros((n, 0), like=u0), u0
     coef = be.H(qh[:keep]) / sigma[:keep]
@@ -259,9 +252,34 @@ def _augment_by_svd(
     r2 = _near_identity_factor(be, q)
     if r2 is None:
         return None
-    u_hat = empty_scratch((n, r + keep), like=u0)  # every column is written below
+    return _write_augmented(be, u0, q, _triangular_inverse(be, r2))
+
+
+def _residual_svd(
+    be: Backend,
+    rfac: Any,
+    r_done: Any,
+    scale: float,
+    n: int,
+    r: int,
+    p: int,
+    drop_below: float | None,
+) -> tuple[Any, Any, Any, int]:
+    """``(P, σ, Wᴴ, keep)``: the SVD of the residual's triangular factor ``rfac · r_done``
+    (``rfac`` when ``r_done`` is None) and how many of its directions stand above the noise."""
+    if r_done is not None:
+        rfac = rfac @ r_done
+    pmat, sigma, qh = be.svd(rfac)
+    return pmat, sigma, qh, _kept_directions(be, sigma, scale, n, r, p, drop_below)
+
+
+def _write_augmented(be: Backend, u0: Any, q: Any, small: Any) -> tuple[Any, Any]:
+    """``(u_new, u_hat)`` with ``u_hat = [u0, q · small]`` written into one new block and
+    ``u_new`` the view of its trailing columns."""
+    n, r = be.shape(u0)
+    u_hat = empty_scratch((n, r + be.shape(small)[1]), like=u0)  # every column is written below
     u_hat[:, :r] = u0
-    be.set_product_(u_hat[:, r:], q, _triangular_inverse(be, r2))
+    be.set_product_(u_hat[:, r:], q, small)
     return u_hat[:, r:], u_hat
 
 
@@ -311,16 +329,12 @@ def _augment_finish(
     noise = _noise_level(be, r2.dtype, n, p, drop_below) * scale
     keep = p
     if not (scale > 0 and p <= n - r and _all_directions_kept(be, final, r1_inv, noise)):
-        pmat, sigma, _ = be.svd(r2 @ r1)
-        keep = _kept_directions(be, sigma, scale, n, r, p, drop_below)
+        pmat, _, _, keep = _residual_svd(be, r2, r1, scale, n, r, p, drop_below)
         if keep == 0:
             return be.zeros((n, 0), like=u0), u0
         if keep < p:
             final = final @ pmat[:, :keep]
-    u_hat = empty_scratch((n, r + keep), like=u0)  # every column is written below
-    u_hat[:, :r] = u0
-    be.set_product_(u_hat[:, r:], q1, final)
-    return u_hat[:, r:], u_hat
+    return _write_augmented(be, u0, q1, final)
 
 
 @dataclass(frozen=True)
