@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -657,6 +657,14 @@ def _threads_section(recs: list[Record]) -> str:
 
 
 def _simple_section(title: str, recs: list[Record], text: str) -> str:
+    return f"## {title}\n\n{text}  r = {recs[0]['r']}.\n\n" + _by_n_table(recs)
+
+
+def _by_n_table(
+    recs: list[Record], extra: tuple[str, Callable[[Record], str]] | None = None
+) -> str:
+    """Per method and n: the time and its floor ratio, and the column ``extra = (title, value)``
+    when given."""
     ns = sorted({r["n"] for r in recs})
     idx = _by(recs, "method", "n")
     rows = []
@@ -668,30 +676,22 @@ def _simple_section(title: str, recs: list[Record], text: str) -> str:
                 human_time(x["time"]) if x else "–",
                 f"{x['floor_ratio']:.2f}" if x and x.get("floor_ratio") else "–",
             ]
+            if extra:
+                row.append(extra[1](x) if x else "–")
         rows.append(row)
     header = ["method"]
     for n in ns:
-        header += [f"n = {_pow2(n)}", "/ floor"]
-    return f"## {title}\n\n{text}  r = {recs[0]['r']}.\n\n" + _table(header, rows)
+        header += [f"n = {_pow2(n)}", "/ floor"] + ([extra[0]] if extra else [])
+    return _table(header, rows)
 
 
 def _graded_section(recs: list[Record], n_scan: list[Record]) -> str:
-    ns = sorted({r["n"] for r in recs})
-    idx, plain = _by(recs, "method", "n"), _by(n_scan, "method", "n")
-    rows = []
-    for m in _sorted_methods(recs):
-        row = [m]
-        for n in ns:
-            x, y = idx.get((m, n)), plain.get((m, n))
-            row += [
-                human_time(x["time"]) if x else "–",
-                f"{x['floor_ratio']:.2f}" if x and x.get("floor_ratio") else "–",
-                f"{x['time'] / y['time']:.2f}×" if x and y else "–",
-            ]
-        rows.append(row)
-    header = ["method"]
-    for n in ns:
-        header += [f"n = {_pow2(n)}", "/ floor", "/ heat step"]
+    plain = _by(n_scan, "method", "n")
+
+    def to_plain(x: Record) -> str:
+        y = plain.get((x["method"], x["n"]))
+        return f"{x['time'] / y['time']:.2f}×" if y else "–"
+
     return (
         f"## Tiny singular values, small step (heat, float64, r = {recs[0]['r']})\n\n"
         "The heat problem from a state whose singular values fall to 1e-14, with h = 1e-3 — a "
@@ -702,7 +702,8 @@ def _graded_section(recs: list[Record], n_scan: list[Record]) -> str:
         "(singular values to 1e-3, h = 0.05), measured in the same run.  `adaptive_bug` "
         "(`rtol = 1e-8`) truncates the singular values below 1e-8 relative here (rank 16 → 9 "
         "after one step at r = 16), so it works at a lower rank.  "
-        "Orthonormality of these steps is included in the goal above.\n\n" + _table(header, rows)
+        "Orthonormality of these steps is included in the goal above.\n\n"
+        + _by_n_table(recs, ("/ heat step", to_plain))
     )
 
 
