@@ -138,8 +138,13 @@ def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
 
 
 def augment_basis(
-    u0: Any, k: Any, *, drop_below: float | None = None, overwrite_k: bool = False
-) -> tuple[Any, Any]:
+    u0: Any,
+    k: Any,
+    *,
+    drop_below: float | None = None,
+    overwrite_k: bool = False,
+    return_coefficients: bool = False,
+) -> tuple[Any, Any] | tuple[Any, Any, Any]:
     """Augment the orthonormal basis ``u0`` (n × r) by the directions of ``k`` (n × p).
 
     Returns ``(u_new, u_hat)`` where ``u_new`` has orthonormal columns orthogonal to ``u0`` spanning
@@ -154,6 +159,13 @@ def augment_basis(
     ``overwrite_k=True``: the caller hands ``k`` over (it is not used afterwards) and the
     computation works in its buffer — one n × p block less.  ``u_new`` may be a view of the
     trailing columns of ``u_hat``.
+
+    ``return_coefficients=True`` returns ``(u_new, u_hat, c)`` with ``c = u_newᴴ k`` (the
+    coefficients of ``k``'s residual in the new directions, what the parallel integrators put in
+    the augmented core), taken from the small factors the orthonormalisation already has
+    (``c = R₂R₁``, or ``Σ_k W_kᴴ`` after the rotation to the kept directions) instead of a
+    product over the n rows of ``k`` — so the caller may also hand ``k`` over
+    (``overwrite_k``).  The rarer paths below compute it as a product with the residual.
 
     Method.  Tall residuals (``n ≥ 4p``, the common case): project out ``u0``, orthonormalize by
     the Cholesky factor ``R1`` of the Gram matrix (in place), project again — which removes what
@@ -176,7 +188,7 @@ def augment_basis(
     n, r = be.shape(u0)
     p = be.shape(k)[1]
     if min(p, n - r) <= 0:
-        return be.zeros((n, 0), like=u0), u0
+        return _nothing_new(be, u0, p, return_coefficients)
     eps = be.eps(u0.dtype)
     scale = be.norm(k)
     r_done = None  # triangular factor already divided out of w (the residual is w · r_done)
@@ -194,7 +206,9 @@ def augment_basis(
                 be.add_product_(w, u0, be.inner(u0, w), -1.0)
                 r2 = _near_identity_factor(be, w)
                 if r2 is not None:
-                    return _augment_finish(be, u0, w, r2, r_done, r_done_inv, scale, drop_below)
+                    return _augment_finish(
+                        be, u0, w, r2, r_done, r_done_inv, scale, drop_below, return_coefficients
+                    )
         # the general path: project once more (again, after the failed fast path's second pass)
         be.add_product_(w, u0, be.inner(u0, w), -1.0)
         if tall:
@@ -205,16 +219,15 @@ def augment_basis(
             if factored is None:
                 found = _augment_by_svd(be, u0, w, r_done, scale, drop_below)
                 if found is not None:
-                    return found
+                    return _with_coefficients(be, found, w, r_done, return_coefficients)
                 factored = be.qr(w)
     else:
         w = k - u0 @ be.inner(u0, k)
         w = w - u0 @ be.inner(u0, w)
     q, rfac = factored if factored is not None else orthonormalize(w)
-    del w
     pmat, _, _, keep = _residual_svd(be, rfac, r_done, scale, n, r, p, drop_below)
     if keep == 0:
-        return be.zeros((n, 0), like=u0), u0
+        return _nothing_new(be, u0, p, return_coefficients)
     if keep < be.shape(q)[1]:
         # rotate to the singular directions of the residual and drop the noise ones; when all
         # are kept, q already spans them and the rotation (an n × p × p product) is skipped
@@ -223,7 +236,27 @@ def augment_basis(
     if be.abs_max(leak) > 10 * eps * math.sqrt(max(r, 1)):
         q = q - u0 @ leak
         q, _ = orthonormalize(q)
-    return q, be.concat([u0, q], axis=1)
+    found = q, be.concat([u0, q], axis=1)
+    return _with_coefficients(be, found, w, r_done, return_coefficients)
+
+
+def _nothing_new(be: Backend, u0: Any, p: int, coefficients: bool) -> tuple[Any, ...]:
+    """The result of an augmentation that adds no direction (``c`` is 0 × p)."""
+    n = be.shape(u0)[0]
+    empty = be.zeros((n, 0), like=u0)
+    return (empty, u0, be.zeros((0, p), like=u0)) if coefficients else (empty, u0)
+
+
+def _with_coefficients(
+    be: Backend, found: tuple[Any, Any], w: Any, r_done: Any, coefficients: bool
+) -> tuple[Any, ...]:
+    """``found = (u_new, u_hat)``, with ``c = u_newᴴ k`` appended when asked for, as a product
+    with the residual ``w`` (``k``'s part outside ``range(u0)``, times ``r_done⁻¹`` when that
+    factor was divided out): ``u_new`` is orthogonal to ``u0``, so ``u_newᴴ k = u_newᴴ w r_done``."""
+    if not coefficients:
+        return found
+    c = be.inner(found[0], w)
+    return (*found, c if r_done is None else c @ r_done)
 
 
 def _augment_by_svd(
@@ -243,7 +276,7 @@ def _augment_by_svd(
     p = be.shape(w)[1]
     _, sigma, qh, keep = _residual_svd(be, be.qr_r(w), r_done, scale, n, r, p, drop_below)
     if keep == 0:
-        return be.zeros((n, 0), like=u0), u0
+        return _nothing_new(be, u0, p, False)
     coef = be.H(qh[:keep]) / sigma[:keep]
     if r_done is not None:
         coef = r_done @ coef
@@ -315,10 +348,13 @@ def _augment_finish(
     r1_inv: Any,
     scale: float,
     drop_below: float | None,
-) -> tuple[Any, Any]:
+    coefficients: bool = False,
+) -> tuple[Any, ...]:
     """Last step of the fast path: ``q1 R2⁻¹``, rotated to the kept directions (the singular
     directions of the residual's factor ``R2 R1`` above the noise level), written straight into
-    the trailing columns of ``u_hat = [u0, ·]``.
+    the trailing columns of ``u_hat = [u0, ·]``; with ``coefficients``, ``c = u_newᴴ k``
+    appended: ``R2 R1`` (the residual is ``u_new R2 R1`` to round-off), or ``Σ_k W_kᴴ`` for the
+    kept singular directions of ``R2 R1 = P Σ Wᴴ``.
 
     The SVD of ``R2 R1`` is skipped when no direction can be dropped: ``σ_min(R2 R1) ≥
     1 / (‖R2⁻¹‖_F ‖R1⁻¹‖_F)`` at twice the noise level or more means every direction is kept,
@@ -328,13 +364,18 @@ def _augment_finish(
     final = _triangular_inverse(be, r2)
     noise = _noise_level(be, r2.dtype, n, p, drop_below) * scale
     keep = p
+    c = None
     if not (scale > 0 and p <= n - r and _all_directions_kept(be, final, r1_inv, noise)):
-        pmat, _, _, keep = _residual_svd(be, r2, r1, scale, n, r, p, drop_below)
+        pmat, sigma, qh, keep = _residual_svd(be, r2, r1, scale, n, r, p, drop_below)
         if keep == 0:
-            return be.zeros((n, 0), like=u0), u0
+            return _nothing_new(be, u0, p, coefficients)
         if keep < p:
             final = final @ pmat[:, :keep]
-    return _write_augmented(be, u0, q1, final)
+            c = qh[:keep] * be.astype(sigma[:keep, None], qh.dtype)
+    found = _write_augmented(be, u0, q1, final)
+    if not coefficients:
+        return found
+    return (*found, r2 @ r1 if c is None else c)
 
 
 @dataclass(frozen=True)

@@ -134,17 +134,27 @@ class StepContext:
         return orthonormalize(X)
 
     def augment(
-        self, U0: Any, K: Any, drop_below: float | None = None, *, consume: bool = False
-    ) -> tuple[Any, Any]:
-        """:func:`~dlra.augment_basis`; ``consume=True`` for a ``K`` that the substep solver
-        returned and the caller does not use again: the Gram–Schmidt passes then work in it when
-        the solver owns its results (``SubstepSolver.owns_result``)."""
+        self,
+        U0: Any,
+        K: Any,
+        drop_below: float | None = None,
+        *,
+        consume: bool = False,
+        coefficients: bool = False,
+    ) -> tuple[Any, ...]:
+        """:func:`~dlra.augment_basis`: ``(Ũ, Û)``, or ``(Ũ, Û, ŨᴴK)`` with ``coefficients``
+        (from the small factors, no product over the rows of ``K``).  ``consume=True`` for a
+        ``K`` that the substep solver returned and the caller does not use again: the
+        Gram–Schmidt passes then work in it when the solver owns its results
+        (``SubstepSolver.owns_result``)."""
         self.counters.n_qr += 1
         overwrite = consume and self.substep.owns_result
-        U_new, U_hat = augment_basis(U0, K, drop_below=drop_below, overwrite_k=overwrite)
+        found = augment_basis(
+            U0, K, drop_below=drop_below, overwrite_k=overwrite, return_coefficients=coefficients
+        )
         # Û = [U₀, Ũ]: its projected operators lead with U₀'s (see dlra.fields.projections)
-        projections.note_augmented(self.projections, U0, U_hat, backend_of(U0).shape(U0)[1])
-        return U_new, U_hat
+        projections.note_augmented(self.projections, U0, found[1], backend_of(U0).shape(U0)[1])
+        return found
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1

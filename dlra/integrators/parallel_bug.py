@@ -48,15 +48,15 @@ class ParallelBUG(Integrator):
             # one side after the other: each K/L block (and, without rejection, its new
             # directions) is dropped once the small products are taken
             K1 = ctx.k_step(V0, product_scratch(U0, S0), t, t1, consume=True)
-            U_new, U_hat = ctx.augment(U0, K1)
-            bottom_left = be.inner(U_new, K1)
+            # Ũ₁ᴴK₁ comes from the augmentation's small factors, so K₁ is handed over to it
+            U_new, U_hat, bottom_left = ctx.augment(U0, K1, consume=True, coefficients=True)
             del K1
             if not reject:
                 U_new = None
             L1 = ctx.l_step(U0, product_scratch(V0, be.H(S0)), t, t1, consume=True)
-            V_new, V_hat = ctx.augment(V0, L1)
-            top_right = be.inner(L1, V_new)
-            del L1
+            V_new, V_hat, coef = ctx.augment(V0, L1, consume=True, coefficients=True)
+            top_right = be.H(coef)  # L₁ᴴṼ₁
+            del L1, coef
             if not reject:
                 V_new = None
             S_bar = ctx.s_step(U0, V0, S0, t, t1)

@@ -51,17 +51,25 @@ class ParallelBUG2(Integrator):
         # Û₀ S₀,pad = [U₀S₀, 0] (U₀ leads Û₀), so the starting blocks are padded, not multiplied.
         K1 = ctx.k_step(V0_hat, pad_core(US0, be.shape(US0)[0], ru), t0, t1, consume=True)
         del US0
-        K_aug = K1 @ (be.H(V0_hat) @ V_star) if three else K1
-        U_new, U_hat = ctx.augment(U0_hat, K_aug, consume=three)  # K1 is needed below
-        del K_aug
-        bottom_left = be.inner(U_new, K1)
+        if three:
+            K_aug = K1 @ (be.H(V0_hat) @ V_star)
+            U_new, U_hat = ctx.augment(U0_hat, K_aug, consume=True)
+            del K_aug
+            bottom_left = be.inner(U_new, K1)
+        else:  # Ũ₁ᴴK̂₁ from the augmentation's small factors: K̂₁ is handed over to it
+            U_new, U_hat, bottom_left = ctx.augment(U0_hat, K1, consume=True, coefficients=True)
         del K1, U_new
         L1 = ctx.l_step(U0_hat, pad_core(VS0, be.shape(VS0)[0], rv), t0, t1, consume=True)
         del VS0
-        L_aug = L1 @ (be.H(U0_hat) @ U_star) if three else L1
-        V_new, V_hat = ctx.augment(V0_hat, L_aug, consume=three)
-        del L_aug
-        top_right = be.inner(L1, V_new)
+        if three:
+            L_aug = L1 @ (be.H(U0_hat) @ U_star)
+            V_new, V_hat = ctx.augment(V0_hat, L_aug, consume=True)
+            del L_aug
+            top_right = be.inner(L1, V_new)
+        else:
+            V_new, V_hat, coef = ctx.augment(V0_hat, L1, consume=True, coefficients=True)
+            top_right = be.H(coef)  # L̂₁ᴴṼ₁
+            del coef
         del L1, V_new
         S_bar = ctx.s_step(U0_hat, V0_hat, S0_pad, t0, t1)
         S_hat = block_core(S_bar, top_right, bottom_left)

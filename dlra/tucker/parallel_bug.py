@@ -29,10 +29,12 @@ def parallel_core(
     for i in range(d):
         S, G = mode_factor(C0, i)
         K1 = ctx.mode_step(i, G, U0, U0[i] @ S, t0, t1)
-        U_new, Ui_hat = ctx.augment(U0[i], K1)  # Ui_hat = [U0[i], U_new]
+        # Ui_hat = [U0[i], U_new]; Ũᵢᴴ Kᵢ from the augmentation's small factors (Kᵢ handed over)
+        U_new, Ui_hat, coef = ctx.augment(U0[i], K1, consume=True, coefficients=True)
+        del K1
         new_dirs.append(U_new)
         U_hat.append(Ui_hat)
-        blocks.append(fold(be.inner(U_new, K1) @ unfold(G, i), i, ranks))
+        blocks.append(fold(coef @ unfold(G, i), i, ranks))
     C_bar = ctx.core_step(U0, C0, t0, t1)
     hat_ranks = [r + be.shape(Ut)[1] for r, Ut in zip(ranks, new_dirs)]
     C_hat = pad(C_bar, hat_ranks)

@@ -55,7 +55,7 @@ class TuckerParallelBUG2(TuckerIntegrator):
         hat0 = [be.shape(U)[1] for U in U0_hat]
         # Z-directions: F₀ projected on Uᵢ⁰ in mode i and on Ûⱼ⁰ elsewhere (one more evaluation)
         P = ctx.project(t0, C0, U0, U0_hat)
-        K1s, U_hat = [], []
+        new_parts, U_hat = [], []
         for i in range(d):
             # rows of mode i: Matᵢ(C⁰) written in the bases Û⁰ of the other modes (rᵢ × Π r̂ⱼ)
             Ci = unfold(pad(C0, [r if j == i else hat0[j] for j, r in enumerate(ranks)]), i)
@@ -68,18 +68,20 @@ class TuckerParallelBUG2(TuckerIntegrator):
             K1 = ctx.mode_step(i, G_hat, U0_hat, K0, t0, t1)
             if self.config["variant"] == "3r":
                 W_star, _ = ctx.orth(be.H(Q_hat) @ (be.H(Ci) + (h / 2) * Z))
-                U_new, Ui_hat = ctx.augment(U0_hat[i], K1 @ W_star)
-            else:
-                U_new, Ui_hat = ctx.augment(U0_hat[i], K1)
-            K1s.append((U_new, K1, G_hat))
+                U_new, Ui_hat = ctx.augment(U0_hat[i], K1 @ W_star, consume=True)
+                coef = be.inner(U_new, K1)
+            else:  # Ũᵢᴴ K̂ᵢ from the augmentation's small factors (K̂ᵢ handed over)
+                U_new, Ui_hat, coef = ctx.augment(U0_hat[i], K1, consume=True, coefficients=True)
+            del K1
+            new_parts.append((U_new, coef, G_hat))
             U_hat.append(Ui_hat)  # [U0_hat[i], U_new]
         # 3. Galerkin step in the pre-augmented bases
         C_bar = ctx.core_step(U0_hat, pad(C0, hat0), t0, t1)
         # 4. assembly
-        new = [be.shape(U_new)[1] for U_new, _, _ in K1s]
+        new = [be.shape(U_new)[1] for U_new, _, _ in new_parts]
         C_hat = pad(C_bar, [a + b for a, b in zip(hat0, new)])
-        for i, (U_new, K1, G_hat) in enumerate(K1s):
-            block = fold(be.inner(U_new, K1) @ unfold(G_hat, i), i, hat0)
+        for i, (_, coef, G_hat) in enumerate(new_parts):
+            block = fold(coef @ unfold(G_hat, i), i, hat0)
             index = tuple(slice(r, None) if j == i else slice(0, r) for j, r in enumerate(hat0))
             C_hat[index] = block
         return ctx.truncate_tucker(C_hat, U_hat, self.tucker_control(ranks))

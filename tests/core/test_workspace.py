@@ -277,7 +277,10 @@ def test_tucker_warm_steps_compute_what_cold_steps_do(pool_everything, method):
         expected = cold.step(field, Y, k * 1e-2, 1e-2).to_dense()
         Y = warm.step(field, Y, k * 1e-2, 1e-2)
         assert np.linalg.norm(Y.to_dense() - expected) <= 1e-12 * np.linalg.norm(expected)
-    if warm.truncates:  # the augmented bases come from the workspace
+    # the augmented bases (or the copies of K that augmentations work in) come from the
+    # workspace; parallel_bug hands its K blocks over to the augmentation, whose general path
+    # (these blocks are short) allocates what it returns: nothing of its step is pooled
+    if warm.truncates and method != "parallel_bug":
         assert warm.workspace_nbytes() > 0
 
 

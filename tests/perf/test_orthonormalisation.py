@@ -351,3 +351,56 @@ def test_qr_by_row_blocks_is_a_thin_qr(shape, dtype, xp):
     assert np.allclose(np.tril(R, -1), 0, atol=0)
     assert defect(Q.astype(np.complex128)) <= (GOAL if dtype != np.float32 else 100 * eps)
     assert np.linalg.norm(Q @ R - X) <= 100 * eps * np.linalg.norm(X)
+
+
+def _coefficient_case(case: str) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """``(U0, K, drop_below)`` that send :func:`augment_basis` down one path each."""
+    rng = np.random.default_rng(50)
+    complex_ = case == "complex"
+    if case in ("svd_route", "householder"):  # repeated columns: a singular residual
+        U0 = block(4096, 8, 1.0, seed=51)
+        D = rng.standard_normal((4096, 3))
+        return U0, np.hstack([D, D, U0[:, :2] + 1e-3 * D[:, :2]]), None
+    if case == "inside":  # K in range(U0): nothing new
+        U0 = block(4096, 8, 1.0, seed=52)
+        return U0, U0 @ rng.standard_normal((8, 5)), None
+    n = 200 if case == "short" else 4096  # short: fewer rows than the tall path needs
+    U0 = block(n, 10, 1.0, complex_=complex_, seed=53)
+    K = U0 @ rng.standard_normal((10, 12)) + block(n, 12, 1e4, complex_=complex_, seed=54)
+    # "dropped": a drop level that some of the residual's graded directions fall below
+    return U0, K, (1e-2 if case == "dropped" else None)
+
+
+@pytest.mark.parametrize(
+    "case", ["fast", "dropped", "complex", "float32", "svd_route", "householder", "short", "inside"]
+)
+@pytest.mark.parametrize("overwrite_k", [False, True])
+def test_augment_basis_coefficients(case, overwrite_k, xp, monkeypatch):
+    """``return_coefficients=True`` adds ``c = ŨᴴK`` — from the small factors on the fast path
+    (``R2 R1``, or ``Σ_k W_kᴴ`` after dropping directions), as a product with the residual on
+    the others — equal to the product with the original K to round-off relative to ‖K‖, with
+    the same ``Ũ``, ``Û`` as without it, also when K is handed over."""
+    if case == "householder":
+        monkeypatch.setattr(linalg, "_augment_by_svd", lambda *args: None)
+    U0, K, drop = _coefficient_case(case)
+    dtype = np.float32 if case == "float32" else K.dtype
+    U0, K = U0.astype(dtype), K.astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    plain = augment_basis(xp.asarray(U0), xp.asarray(K), drop_below=drop)
+    K_in = xp.asarray(K.copy())
+    got = augment_basis(
+        xp.asarray(U0), K_in, drop_below=drop, overwrite_k=overwrite_k, return_coefficients=True
+    )
+    assert len(got) == 3
+    U_new, U_hat, c = (xp.to_numpy(a) for a in got)
+    assert np.allclose(U_hat, xp.to_numpy(plain[1]), rtol=0, atol=10 * eps)
+    expected_new = {"svd_route": 3, "householder": 3, "inside": 0}.get(case)
+    if expected_new is not None:
+        assert U_new.shape[1] == expected_new
+    if case == "dropped":
+        assert 0 < U_new.shape[1] < K.shape[1]
+    assert c.shape == (U_new.shape[1], K.shape[1]) and c.dtype == K.dtype
+    exact = U_new.conj().T @ K
+    assert np.linalg.norm(c - exact) <= 100 * eps * np.linalg.norm(K)
+    if not overwrite_k:
+        assert np.array_equal(xp.to_numpy(K_in), K)
