@@ -59,6 +59,8 @@ class Plan:
     tucker_rank: int = 8
     overhead_n: int = 2**10
     overhead_rank: int = 8
+    #: the same step at a size where the n-row blocks cost next to nothing: its fixed part
+    overhead_fixed_n: int = 2**6
     dense_n: Sequence[int] = (2048, 4096, 8192)
     compare_n: int = 16384
     compare_rank: int = 32
@@ -88,6 +90,7 @@ class Plan:
             tucker_rank=2,
             overhead_n=2**8,
             overhead_rank=4,
+            overhead_fixed_n=2**5,
             dense_n=(128, 256),
             compare_n=512,
             compare_rank=4,
@@ -210,6 +213,8 @@ def run_all(campaign: Campaign, *, torch: bool = True, tucker: bool = True) -> N
     log("overhead: small n")
     p = make_problem("heat", plan.overhead_n, plan.overhead_rank)
     campaign.run_problem("overhead", p, methods, floor=False)
+    p = make_problem("heat", plan.overhead_fixed_n, plan.overhead_rank)
+    campaign.run_problem("overhead_fixed", p, methods, floor=False)
 
     log("scaling in n (heat, float64, numpy)")
     for n in plan.n_scan:

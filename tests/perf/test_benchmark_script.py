@@ -41,6 +41,7 @@ def test_script_writes_report_and_rerenders(tmp_path):
         "## Tiny singular values, small step",
         "## Tucker tensors",
         "cheapest for a given accuracy",
+        "fixed part (the step at n = 2^5)",
     ):
         assert heading in text
     for png in ("time_vs_n.png", "time_vs_r.png", "work_precision.png"):
@@ -49,6 +50,10 @@ def test_script_writes_report_and_rerenders(tmp_path):
     assert saved["orthonormality"] <= 1e-12
     records = json.loads((img / "results.json").read_text())["records"]
     assert {r["method"] for r in records["n_scan"]} == {"ksl", "bug", "midpoint_bug"}
+    # the overhead table splits each step into its fixed part (the step at a tiny n) and the rest
+    fixed = {r["method"]: r["time"] for r in records["overhead_fixed"]}
+    assert set(fixed) == {"ksl", "bug", "midpoint_bug"} and min(fixed.values()) > 0
+    assert {r["n"] for r in records["overhead_fixed"]} == {2**5}
     # re-rendering from the saved records gives the same page
     out2 = tmp_path / "again.md"
     run_benchmarks.main(
