@@ -256,13 +256,7 @@ class TuckerPlan:
     """One step of a Tucker module ``C ×_i U_i`` (``integrators.md`` §3.4 and §3.5)."""
 
     def __init__(self, module: FactoredModule, group: dict, state: Any, *, galerkin: bool) -> None:
-        if group["substep"] != "euler":
-            raise NotImplementedError(
-                f"substep={group['substep']!r} is implemented for matrix layers only; "
-                "Tucker layers use substep='euler'"
-            )
-        if group["max_condition"] is not None:
-            raise ValueError("max_condition applies to matrix layers (U S Vᵀ), not Tucker layers")
+        # (the optimizer has refused substep="adam" and max_condition for Tucker layers)
         self.module, self.group, self.galerkin = module, group, galerkin
         self.c0 = module.core
         self.us = [getattr(module, f"U{i}") for i in range(4)]

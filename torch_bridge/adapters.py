@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from dlra._checks import is_integer
+
 from ._base import FactoredModule
 from ._functional import factored_conv2d, factored_linear
 from .layers import MatrixFactoredModule
@@ -103,6 +105,8 @@ class LowRankAdapter(MatrixFactoredModule):
             raise TypeError(
                 f"adapters wrap nn.Linear or nn.Conv2d modules, got {type(base).__name__}"
             )
+        if not is_integer(r) or r < 1:
+            raise ValueError(f"r must be a positive integer, got {r!r}")
         if r > min(n, m):
             raise ValueError(f"r={r} exceeds min(out, in) = {min(n, m)} of {base}")
         self.base = base
@@ -110,7 +114,11 @@ class LowRankAdapter(MatrixFactoredModule):
             p.requires_grad_(False)
         self.grad_mode = "kls"
         self.scaling = float(scaling)
+        # factors of a half-precision base in float32 (as peft's autocast_adapter_dtype): the
+        # optimizers' QR and SVD need float32 or float64
         w = base.weight
+        if w.dtype in (torch.float16, torch.bfloat16):
+            w = w.float()
         self._init_factors(
             {
                 "U": _random_orthonormal(n, r, w, generator),
@@ -120,20 +128,24 @@ class LowRankAdapter(MatrixFactoredModule):
         )
 
     def delta_weight(self) -> torch.Tensor:
-        """``scaling·U S Vᵀ`` in the shape of ``base.weight``."""
-        return (self.scaling * self.weight_matrix()).reshape(self.base.weight.shape)
+        """``scaling·U S Vᵀ`` in the shape (and dtype) of ``base.weight``."""
+        w = self.base.weight
+        return (self.scaling * self.weight_matrix()).reshape(w.shape).to(w.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
         u, s, v = self._current("U"), self._current("S"), self._current("V")
+        # the adapter path runs in the factors' dtype (float32 for a half-precision base, unless
+        # autocast chooses), its result is added in the base's
+        xa = x if torch.is_autocast_enabled() else x.to(u.dtype)
         if isinstance(self.base, nn.Linear):
-            delta = factored_linear(x, u, s, v, None)
+            delta = factored_linear(xa, u, s, v, None)
         else:
             b = self.base
             delta = factored_conv2d(
-                x, u, s, v, None, b.kernel_size, b.stride, b.padding, b.dilation
+                xa, u, s, v, None, b.kernel_size, b.stride, b.padding, b.dilation
             )
-        return y + self.scaling * delta
+        return y + (self.scaling * delta).to(y.dtype)
 
     @torch.no_grad()
     def merged(self) -> nn.Module:

@@ -125,7 +125,7 @@ class _FactoredOptimizer(Optimizer):
             raise
 
     def _validate(self, group: dict[str, Any]) -> None:
-        _check_number(group["lr"], "learning rate", low=0.0, strict=True)
+        _check_number(group["lr"], "learning rate", low=0.0, strict=False)  # 0 as torch.optim
         _check_number(group["eps"], "eps", low=0.0, strict=True)
         _check_number(group["weight_decay"], "weight_decay", low=0.0, strict=False)
         if group["substep"] not in _SUBSTEPS:
@@ -153,6 +153,10 @@ class _FactoredOptimizer(Optimizer):
             )
         elif group["tol"] is not None or group["rtol"] is not None:
             raise ValueError(f"{type(self).__name__} keeps ranks fixed and takes no tol/rtol")
+        for p in group["params"]:
+            own = owner_of(p)
+            if own is not None:
+                _check_tucker_options(own[0], group)
 
     # -- bookkeeping of factor parameters ----------------------------------------------------------
     def _refresh(self) -> None:
@@ -211,8 +215,15 @@ class _FactoredOptimizer(Optimizer):
                     f"(missing {missing}); pass all of the module's parameters"
                 )
             factors = module.factor_parameters()
-            if not all(p.requires_grad for p in factors):
-                continue
+            frozen = [n for n, p in zip(module.factor_names, factors) if not p.requires_grad]
+            if len(frozen) == len(factors):
+                continue  # a frozen layer
+            if frozen:
+                raise ValueError(
+                    f"the factors {frozen} of {type(module).__name__} are frozen "
+                    "(requires_grad=False) and the others are not: an integrator step moves all "
+                    "factors of a layer together; freeze all of them or none"
+                )
             if any(p.grad is None for p in factors):
                 continue
             if module.grad_mode != "kls":
@@ -220,6 +231,15 @@ class _FactoredOptimizer(Optimizer):
                     f"{type(module).__name__} has grad_mode={module.grad_mode!r}; the DLRA "
                     "optimizers need grad_mode='kls'"
                 )
+            dtype = factors[0].dtype
+            if dtype not in _FACTOR_DTYPES:
+                raise TypeError(
+                    f"the factors of {type(module).__name__} are {dtype}: the DLRA optimizers "
+                    "need float32 or float64 factors (their QR and SVD have no kernels for "
+                    "half precision); keep low-rank layers in float32 and use torch.autocast "
+                    "for mixed precision"
+                )
+            _check_tucker_options(module, group)  # the group may have been edited since
             units.append((module, group))
         return units, dense
 
@@ -343,6 +363,25 @@ class _FactoredOptimizer(Optimizer):
             (m.rank,) if m.kind == "matrix" else tuple(m.ranks)
             for m in seen  # type: ignore[attr-defined]
         ]
+
+
+_FACTOR_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+def _check_tucker_options(module: FactoredModule, group: dict[str, Any]) -> None:
+    """The options that Tucker layers do not take, refused before any layer is stepped."""
+    if module.kind != "tucker":
+        return
+    if group["substep"] != "euler":
+        raise ValueError(
+            f"substep={group['substep']!r} is implemented for matrix layers only; the group "
+            f"holds a Tucker layer ({type(module).__name__}): use substep='euler' for it"
+        )
+    if group["max_condition"] is not None:
+        raise ValueError(
+            "max_condition applies to matrix layers (U S Vᵀ), not to the Tucker layer "
+            f"{type(module).__name__} in this group"
+        )
 
 
 def _state_fits(state: dict[str, Any], p: torch.Tensor) -> bool:

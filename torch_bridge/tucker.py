@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
+from dlra._checks import is_integer
 from dlra.tucker import TuckerRankControl, TuckerTensor, multi_mode_product
 from dlra.tucker.truncation import sthosvd
 
@@ -50,6 +51,22 @@ def truncate_core(
     """
     c1, ps, _ = sthosvd(core, [None] * core.dim(), control)
     return c1, ps, [int(n) for n in c1.shape]
+
+
+def _four_ranks(rank: Any) -> list[int]:
+    """``rank`` (one positive integer, or four: output channels, input channels, kernel height,
+    kernel width) as four Python ints."""
+    if is_integer(rank):
+        ranks = [rank] * 4
+    elif isinstance(rank, (tuple, list)):
+        ranks = list(rank)
+    else:
+        raise TypeError(f"rank must be a positive integer or a sequence of 4 of them, got {rank!r}")
+    if len(ranks) != 4:
+        raise ValueError(f"rank must be an int or 4 ints, got {rank!r}")
+    if not all(is_integer(r) and r >= 1 for r in ranks):
+        raise ValueError(f"ranks must be positive integers, got {rank!r}")
+    return [int(r) for r in ranks]
 
 
 class TuckerConv2d(FactoredModule):
@@ -107,14 +124,7 @@ class TuckerConv2d(FactoredModule):
             raise ValueError("give either rank or tol/rtol, not both")
         ranks: list[int] = []
         if rank is not None:
-            ranks = (
-                [rank] * 4 if isinstance(rank, int) and not isinstance(rank, bool) else list(rank)
-            )
-            if len(ranks) != 4:
-                raise ValueError(f"rank must be an int or 4 ints, got {rank!r}")
-            for r in ranks:
-                if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-                    raise ValueError(f"ranks must be positive integers, got {rank!r}")
+            ranks = _four_ranks(rank)
         self.in_channels, self.out_channels = dense.in_channels, dense.out_channels
         self.kernel_size = _pair(dense.kernel_size)
         self.stride, self.padding = _pair(dense.stride), _pair(dense.padding)

@@ -86,6 +86,36 @@ def test_regex_target_and_errors():
         tb.LowRankAdapter(nn.Tanh(), r=2)
     with pytest.raises(ValueError, match="r must be a positive integer"):
         tb.DLRAConfig(target_modules=["fc1"], r=0)
+    for r in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="r must be a positive integer"):
+            tb.LowRankAdapter(nn.Linear(4, 4), r=r)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_adapters_on_a_half_precision_base_train_in_float32(dtype):
+    """As peft's autocast_adapter_dtype: the factors of an adapter on a half-precision base are
+    float32 (the optimizer's QR and SVD need it); the model's outputs keep the base's dtype."""
+    torch.manual_seed(0)
+    base = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 4)).to(dtype)
+    model = tb.get_dlra_model(base, tb.DLRAConfig(target_modules=["0", "2"], r=4, rtol=0.1))
+    adapter = model.adapters()["0"]
+    assert {p.dtype for p in adapter.factor_parameters()} == {torch.float32}
+    opt = model.make_optimizer(0.05)
+    x, y = torch.randn(64, 16, dtype=dtype), torch.randn(64, 4, dtype=dtype)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        out = model(x)
+        assert out.dtype == dtype
+        loss = (out.float() - y.float()).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    eye = torch.eye(adapter.rank)
+    assert (adapter.U.detach().mT @ adapter.U.detach() - eye).abs().max() < 1e-5
+    merged = model.merge_and_unload()
+    assert merged[0].weight.dtype == dtype
 
 
 def test_adapter_learns_the_rank_of_the_change():

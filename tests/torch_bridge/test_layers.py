@@ -155,6 +155,18 @@ def test_construction_errors():
         tb.TuckerConv2d(2, 2, 3, rank=(1, 2))
     with pytest.raises(ValueError, match="either rank or tol"):
         tb.TuckerConv2d(2, 2, 3, rank=1, tol=0.1)
+    with pytest.raises(TypeError, match="rank must be a positive integer or a sequence"):
+        tb.TuckerConv2d(2, 2, 3, rank=2.0)
+    with pytest.raises(ValueError, match="ranks must be positive integers"):
+        tb.TuckerConv2d(2, 2, 3, rank=(1, 0, 1, 1))
+
+
+def test_numpy_integer_ranks_are_ranks():
+    np = pytest.importorskip("numpy")
+    conv = nn.Conv2d(4, 6, 3)
+    assert tb.TuckerConv2d.from_dense(conv, rank=np.int64(2)).ranks == (2, 2, 2, 2)
+    assert tb.TuckerConv2d.from_dense(conv, rank=[np.int32(2), 3, 2, 1]).ranks == (2, 3, 2, 1)
+    assert tb.LowRankLinear(4, 4, rank=np.int64(2)).rank == 2
 
 
 def test_set_factors_allocates_current_rank_and_load_state_dict_resizes():

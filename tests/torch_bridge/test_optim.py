@@ -426,6 +426,57 @@ def test_validation_messages():
         opt.step()
 
 
+def test_partly_frozen_layer_is_refused_and_a_frozen_one_skipped():
+    torch.manual_seed(0)
+    layer = tb.LowRankLinear(6, 6, rank=2)
+    opt = tb.ParallelBUG(layer.parameters(), lr=0.1, rtol=0.01)
+    layer.U.requires_grad_(False)
+    layer.V.requires_grad_(False)
+    layer(torch.randn(8, 6)).pow(2).sum().backward()
+    before = [p.detach().clone() for p in layer.parameters()]
+    with pytest.raises(ValueError, match=r"factors \['U', 'V'\] of LowRankLinear are frozen"):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters(), strict=True))
+    layer.S.requires_grad_(False)  # all factors frozen: the layer is left alone, the bias moves
+    opt.step()
+    assert torch.equal(layer.S, before[1]) and not torch.equal(layer.bias, before[3])
+
+
+def test_options_tucker_layers_lack_are_refused_before_any_step():
+    model = nn.Sequential(tb.LowRankLinear(8, 8, rank=2), tb.TuckerConv2d(2, 2, 3, rank=1))
+    with pytest.raises(ValueError, match="substep='adam' is implemented for matrix layers"):
+        tb.ParallelBUG(model.parameters(), lr=0.1, rtol=0.1, substep="adam")
+    with pytest.raises(ValueError, match="max_condition applies to matrix layers"):
+        tb.ParallelBUG(model.parameters(), lr=0.1, rtol=0.1, max_condition=10.0)
+    # a group edited after construction: refused at the step, before the matrix layer moves
+    opt = tb.ParallelBUG(model.parameters(), lr=0.1, rtol=0.1)
+    opt.param_groups[0]["substep"] = "adam"
+    x = torch.randn(3, 8)
+    (model[0](x).sum() + model[1](torch.randn(1, 2, 5, 5)).sum()).backward()
+    before = model[0].S.detach().clone()
+    with pytest.raises(ValueError, match="matrix layers only"):
+        opt.step()
+    assert torch.equal(model[0].S, before) and not opt.state
+
+
+def test_half_precision_factors_get_a_clear_error():
+    layer = tb.LowRankLinear(6, 6, rank=2).to(torch.bfloat16)
+    opt = tb.ParallelBUG(layer.parameters(), lr=0.1, rtol=0.01)
+    layer(torch.randn(4, 6, dtype=torch.bfloat16)).float().pow(2).sum().backward()
+    with pytest.raises(TypeError, match=r"torch\.bfloat16: the DLRA optimizers need float32"):
+        opt.step()
+
+
+def test_zero_learning_rate_is_accepted_as_in_torch_optim():
+    torch.manual_seed(0)
+    layer = tb.LowRankLinear(6, 6, rank=2, dtype=F64)
+    opt = tb.FixedRankParallelBUG(layer.parameters(), lr=0.0)
+    w = layer.weight_matrix().detach().clone()
+    layer(torch.randn(4, 6, dtype=F64)).pow(2).sum().backward()
+    opt.step()
+    assert torch.allclose(layer.weight_matrix(), w, atol=1e-14)
+
+
 def test_dense_parameters_follow_sgd_and_adam():
     for substep, reference in (("euler", torch.optim.SGD), ("adam", torch.optim.Adam)):
         torch.manual_seed(0)
