@@ -259,6 +259,24 @@ def _with_coefficients(
     return (*found, c if r_done is None else c @ r_done)
 
 
+def pad_basis(u: Any, width: int, rng: np.random.Generator) -> Any:
+    """``[u, Ũ]`` with ``width`` orthonormal columns in all: ``Ũ`` orthogonal to ``u``, from
+    Gaussian draws of ``rng`` (reproducible for a seeded ``rng``).  A draw that adds fewer
+    directions than asked — it lies (partly) in ``range(u)``, as when ``u`` was itself built
+    from the same seed — is followed by another draw for the rest.  Needs ``width ≤`` rows."""
+    be = backend_of(u)
+    n, r = be.shape(u)
+    if width > n:
+        raise ValueError(f"cannot pad a basis of {n} rows to {width} columns")
+    for _ in range(8):
+        need = width - be.shape(u)[1]
+        if need <= 0:
+            return u
+        _, u = augment_basis(u, be.from_numpy(rng.standard_normal((n, need)), like=u))
+    # eight Gaussian draws that add nothing: not a matter of chance
+    raise RuntimeError(f"could not find {width - r} directions outside a basis of {n} × {r}")
+
+
 def _augment_by_svd(
     be: Backend, u0: Any, w: Any, r_done: Any, scale: float, drop_below: float | None
 ) -> tuple[Any, Any] | None:

@@ -163,16 +163,12 @@ def _pad_rank(Y: LowRankMatrix, rank: int) -> LowRankMatrix:
     """``Y`` with rank raised to ``rank``: extra orthonormal directions with zero weight."""
     import numpy as np
 
-    be = Y.backend
-    n, m = Y.shape
-    extra = rank - Y.rank
-    rng = np.random.default_rng(0)
-    rows = be.from_numpy(rng.standard_normal((n, extra)), like=Y.U)
-    cols = be.from_numpy(rng.standard_normal((m, extra)), like=Y.V)
-    from .linalg import augment_basis
+    from .linalg import pad_basis
 
-    _, U = augment_basis(Y.U, rows)
-    _, V = augment_basis(Y.V, cols)
+    be = Y.backend
+    rng = np.random.default_rng(0)
+    U = pad_basis(Y.U, rank, rng)
+    V = pad_basis(Y.V, rank, rng)
     S = be.zeros((rank, rank), like=Y.S)
     S[: Y.rank, : Y.rank] = Y.S
     return LowRankMatrix(U, S, V, check=False)

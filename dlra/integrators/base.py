@@ -192,6 +192,21 @@ def _check_option(key: str, value: Any, default: Any) -> None:
             raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
 
 
+def check_tolerance_needs(integrator: Any, tolerance: bool) -> None:
+    """Refuse a method that needs a tolerance (``requires_tolerance``), or one of its options
+    that acts only with one (``tolerance_options``), when none was given."""
+    if tolerance:
+        return
+    if integrator.rank_adaptive and integrator.requires_tolerance:
+        raise ValueError(f"{integrator.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+    for key in integrator.tolerance_options:
+        if integrator.config[key]:
+            raise ValueError(
+                f"{integrator.name!r}: {key}=True needs tol or rtol (it acts on the truncation "
+                "tolerance ϑ; at a fixed rank there is nothing to reject)"
+            )
+
+
 def pad_core(S0: Any, rows: int, cols: int) -> Any:
     """``S0`` in the top-left corner of a zero ``rows × cols`` matrix (old state in augmented bases)."""
     be = backend_of(S0)
@@ -236,6 +251,8 @@ class Integrator(WorkspaceOwner):
     truncates: ClassVar[bool] = False
     #: True for rank-adaptive methods that cannot run without a tolerance
     requires_tolerance: ClassVar[bool] = False
+    #: flag options that act only with a tolerance (set without one they raise)
+    tolerance_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -258,8 +275,7 @@ class Integrator(WorkspaceOwner):
                 f"{self.name!r} keeps the rank fixed: tol, rtol, min_rank and max_rank do not "
                 "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"
             )
-        if self.rank_adaptive and self.requires_tolerance and not tolerance:
-            raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+        check_tolerance_needs(self, tolerance)
         #: the rank given at construction: what :func:`dlra.solve` brings ``Y0`` to, and the rank
         #: a truncating method keeps when no tolerance was given
         self.initial_rank = rank

@@ -18,9 +18,10 @@ class ParallelBUG(Integrator):
     verbatim); augmented core ``[[S̄₁, L₁ᴴṼ], [ŨᴴK₁, 0]]`` (2r × 2r); truncation by ϑ (``tol``/
     ``rtol``) or to fixed ``rank``.
 
-    Step rejection (``rejection=True``, adaptive mode only): the step is redone from ``Y₀`` written
-    in the doubled bases (rank 2r) when the truncated rank equals 2r (below ``max_rank``) or when
-    ``h·η > rejection_factor·ϑ`` with ``η = ‖Ũᴴ F(t₀, Y₀) Ṽ‖`` — the dropped block.
+    Step rejection (``rejection=True``, with ``tol``/``rtol``: without a tolerance it raises): the
+    step is redone from ``Y₀`` written in the doubled bases (rank 2r) when the truncated rank
+    equals 2r (below ``max_rank``) or when ``h·η > rejection_factor·ϑ`` with ``η = ‖Ũᴴ F(t₀, Y₀)
+    Ṽ‖`` — the dropped block.
 
     Order 1, robust error bound ``c₀δ + c₁ε + c₂h + c₃nϑ``.  *Not* exact for rank-r data and *not*
     norm conserving (the dropped block).  Cost: three independent substep solves on n × r, m × r,
@@ -31,6 +32,7 @@ class ParallelBUG(Integrator):
     order = 1
     rank_adaptive = True
     truncates = True
+    tolerance_options: ClassVar[tuple[str, ...]] = ("rejection",)
     options: ClassVar[dict[str, Any]] = {
         "rejection": False,
         "rejection_factor": 1.0,

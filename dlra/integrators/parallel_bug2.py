@@ -49,7 +49,9 @@ class ParallelBUG2(Integrator):
         S0_pad = pad_core(S0, ru, rv)
         # one side after the other; each K/L block is dropped once its small products are taken.
         # Û₀ S₀,pad = [U₀S₀, 0] (U₀ leads Û₀), so the starting blocks are padded, not multiplied.
-        K1 = ctx.k_step(V0_hat, pad_core(US0, be.shape(US0)[0], ru), t0, t1, consume=True)
+        # K₀ = Û₀ S₀,pad V̂₀ᴴ V̂₀ is n × r̂_V and L₀ is m × r̂_U (the widths differ when F₀ adds
+        # directions on one side only, as a one-sided field does)
+        K1 = ctx.k_step(V0_hat, pad_core(US0, be.shape(US0)[0], rv), t0, t1, consume=True)
         del US0
         if three:
             K_aug = K1 @ (be.H(V0_hat) @ V_star)
@@ -59,7 +61,7 @@ class ParallelBUG2(Integrator):
         else:  # Ũ₁ᴴK̂₁ from the augmentation's small factors: K̂₁ is handed over to it
             U_new, U_hat, bottom_left = ctx.augment(U0_hat, K1, consume=True, coefficients=True)
         del K1, U_new
-        L1 = ctx.l_step(U0_hat, pad_core(VS0, be.shape(VS0)[0], rv), t0, t1, consume=True)
+        L1 = ctx.l_step(U0_hat, pad_core(VS0, be.shape(VS0)[0], ru), t0, t1, consume=True)
         del VS0
         if three:
             L_aug = L1 @ (be.H(U0_hat) @ U_star)

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..integrators.base import Counters, Integrator, StepContext, check_step_time, register
+from ..integrators.base import (
+    Counters,
+    Integrator,
+    StepContext,
+    check_step_time,
+    check_tolerance_needs,
+    register,
+)
 from ..substeps import as_substep
 from .fields import TuckerField, as_tucker_field
 from .tensor import TuckerTensor
@@ -119,8 +126,7 @@ class TuckerIntegrator(Integrator):
                 f"{self.name!r} keeps the ranks fixed: tol, rtol, min_rank and max_rank do not "
                 "apply; use 'adaptive_bug' or 'parallel_bug' for rank adaptivity"
             )
-        if self.rank_adaptive and self.requires_tolerance and not tolerance:
-            raise ValueError(f"{self.name!r} needs tol or rtol (the truncation tolerance ϑ)")
+        check_tolerance_needs(self, tolerance)
         #: the ranks given at construction: what :func:`dlra.solve` brings ``Y0`` to, and the
         #: ranks a truncating method keeps when no tolerance was given
         self.initial_rank = rank

@@ -54,10 +54,11 @@ class TuckerParallelBUG(TuckerIntegrator):
     block and ``Tenᵢ(Ũᵢᴴ Kᵢ(t₁) Matᵢ(Gᵢ))`` in the block new in mode i only; every other block is
     dropped (zero).  Truncation by ϑ (``tol``/``rtol``) or to fixed ranks.
 
-    Step rejection (``rejection=True``, adaptive mode only): the step is redone from ``Y₀`` written
-    in the augmented bases when some mode keeps all its augmented directions (below ``max_rank``)
-    or when ``h·η > rejection_factor·ϑ`` with ``η = ‖F(t₀, Y₀) ×₁ Ũ₁ᴴ ⋯ ×_d Ũ_dᴴ‖`` (the block
-    new in every mode, the largest of the dropped ones for d = 2).
+    Step rejection (``rejection=True``, with ``tol``/``rtol``: without a tolerance it raises): the
+    step is redone from ``Y₀`` written in the augmented bases when some mode keeps all its
+    augmented directions (below ``max_rank``) or when ``h·η > rejection_factor·ϑ`` with ``η =
+    ‖F(t₀, Y₀) ×₁ Ũ₁ᴴ ⋯ ×_d Ũ_dᴴ‖`` (the block new in every mode, the largest of the dropped ones
+    for d = 2).
 
     Order 1 with a robust error bound; *not* exact for multilinear-rank-r data and *not* norm
     conserving (dropped blocks).  Cost: d + 1 independent substep solves (d on nᵢ × rᵢ, one on
@@ -69,6 +70,7 @@ class TuckerParallelBUG(TuckerIntegrator):
     order = 1
     rank_adaptive = True
     truncates = True
+    tolerance_options: ClassVar[tuple[str, ...]] = ("rejection",)
     options: ClassVar[dict[str, Any]] = {
         "rejection": False,
         "rejection_factor": 1.0,

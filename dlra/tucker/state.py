@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..linalg import augment_basis
+from ..linalg import pad_basis
 from .fields import TuckerField, as_tucker_field
 from .modes import pad
 from .tensor import TuckerTensor
@@ -36,15 +36,8 @@ def admissible_clamp(ranks: Sequence[int]) -> tuple[int, ...]:
 def pad_ranks(Y: TuckerTensor, ranks: Sequence[int]) -> TuckerTensor:
     """``Y`` with ranks raised to ``ranks`` (≥ ``Y.ranks``): extra orthonormal directions with zero
     weight in the core (deterministic pseudo-random directions)."""
-    be = Y.backend
     rng = np.random.default_rng(0)
-    factors = []
-    for U, r_new in zip(Y.factors, ranks):
-        n, r = be.shape(U)
-        if r_new > r:
-            extra = be.from_numpy(rng.standard_normal((n, r_new - r)), like=U)
-            _, U = augment_basis(U, extra)
-        factors.append(U)
+    factors = [pad_basis(U, r_new, rng) for U, r_new in zip(Y.factors, ranks)]
     return TuckerTensor(pad(Y.core, ranks), factors, check=False)
 
 

@@ -223,6 +223,17 @@ BAD_FIELDS = [
         TypeError,
         r"did you mean 'rejection_factor'",
     ),
+    # step rejection acts on the tolerance: without one it would be silently inactive
+    (
+        lambda: dlra.get_integrator("parallel_bug", rejection=True),
+        ValueError,
+        r"'parallel_bug': rejection=True needs tol or rtol",
+    ),
+    (
+        lambda: dlra.get_integrator("parallel_bug", kind="tucker", rejection=True, rank=2),
+        ValueError,
+        r"'parallel_bug': rejection=True needs tol or rtol",
+    ),
 ]
 
 

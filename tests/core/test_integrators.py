@@ -57,17 +57,26 @@ def test_not_exact_where_theory_says_so(method):
     assert errors[1] < errors[0]
 
 
+@pytest.mark.parametrize("sides", ["both", "left", "right"])
 @pytest.mark.parametrize("method", [n for n in NAMES if n not in ("ksl", "strang")])
-def test_convergence_order(method):
-    """Fitted slope of error vs h on the tangent Sylvester problem (ε = 0) with exact substeps.
+def test_convergence_order(method, sides):
+    """Fitted slope of error vs h on the tangent Sylvester problem (ε = 0) with exact substeps,
+    also with the operator on one side only (``Ẏ = B₁Y`` or ``YB₂ᵀ``: the augmented bases then
+    grow on one side only, so the two sides' widths differ).
 
     KSL and Strang are exact for this problem (error at round-off), so their order is measured on
     a nonlinear field in test_order_projector_splitting.
     """
     spec = BY_NAME[method]
     p = RotatingData(n=50, m=40, rank=6)
-    field = dlra.LinearField([(p.B1, None), (None, p.B2)])
-    exact = sl.expm(p.B1) @ p.D @ sl.expm(p.B2).T
+    left, right = (p.B1 if sides != "right" else None), (p.B2 if sides != "left" else None)
+    terms = [(left, None), (None, right)]
+    field = dlra.LinearField([t for t in terms if t[0] is not None or t[1] is not None])
+    exact = p.D
+    if left is not None:
+        exact = sl.expm(left) @ exact
+    if right is not None:
+        exact = exact @ sl.expm(right).T
     Y0 = dlra.LowRankMatrix.from_dense(p.D, rank=6)
     hs = [0.1, 0.05, 0.025]
     errors = [
@@ -134,6 +143,33 @@ def test_rank_over_approximation_padding():
     exact = sl.expm(p.B1) @ p.D @ sl.expm(p.B2).T
     assert sol.ranks[-1] == 8
     assert sol.y[-1].distance(exact) <= 1e-10 * np.linalg.norm(exact)
+
+
+@pytest.mark.parametrize("through", ["rank", "integrator"])
+def test_padding_draws_again_when_its_draw_lies_in_the_bases(through):
+    """Padding draws from a generator seeded with 0: a Y0 built from that same seed contains
+    the first draw in range(U), and the padding must draw again rather than come back short."""
+    rng = np.random.default_rng(0)
+    Y0 = dlra.LowRankMatrix.from_dense(rng.standard_normal((30, 3)) @ rng.standard_normal((3, 30)))
+    if through == "rank":
+        sol = dlra.solve(lambda t, Y: -Y, Y0, (0.0, 1.0), h=0.25, method="bug", rank=6)
+    else:
+        method = dlra.get_integrator("ksl", rank=6)
+        sol = dlra.solve(lambda t, Y: -Y, Y0, (0.0, 1.0), h=0.25, method=method)
+    Y = sol.y[0]
+    assert sol.ranks == [6, 6]
+    for basis in (Y.U, Y.V):
+        assert np.linalg.norm(basis.T @ basis - np.eye(6)) <= 1e-13
+    assert Y.distance(Y0) <= 1e-12 * Y0.norm()
+    assert sol.y[-1].distance(np.exp(-1.0) * Y0.to_dense()) <= 1e-3 * Y0.norm()
+
+
+def test_pad_basis_refuses_more_columns_than_rows():
+    U, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((5, 2)))
+    with pytest.raises(ValueError, match="cannot pad a basis of 5 rows to 6 columns"):
+        dlra.linalg.pad_basis(U, 6, np.random.default_rng(0))
+    full = dlra.linalg.pad_basis(U, 5, np.random.default_rng(0))
+    assert np.linalg.norm(full.T @ full - np.eye(5)) <= 1e-14 and np.array_equal(full[:, :2], U)
 
 
 @pytest.mark.parametrize("method", NAMES)

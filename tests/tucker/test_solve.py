@@ -144,6 +144,22 @@ def test_rank_option_pads_and_truncates_the_initial_state():
         solve_tucker(F, Y0, (0, 0.1), h=0.1, method="bug", rank=(3, 3))
 
 
+def test_padding_draws_again_when_its_draw_lies_in_the_bases():
+    """As for matrices: factors built from the padding's own seed (0) still get the asked ranks."""
+    rng = np.random.default_rng(0)
+    factors = [np.linalg.qr(rng.standard_normal((n, 2)))[0] for n in (8, 9, 10)]
+    rng = np.random.default_rng(0)
+    drawn = rng.standard_normal((8, 2))  # the padding's first draw for mode 0
+    factors[0] = np.linalg.qr(drawn)[0]
+    Y0 = TuckerTensor(np.random.default_rng(3).standard_normal((2, 2, 2)), factors)
+    field = Sylvester(shape=(8, 9, 10)).field()
+    sol = solve_tucker(field, Y0, (0, 0.1), h=0.1, method="bug", rank=(4, 4, 4))
+    assert sol.ranks[0] == (4, 4, 4)
+    for U in sol.y[0].factors:
+        assert np.linalg.norm(U.T @ U - np.eye(4)) <= 1e-13
+    assert sol.y[0].distance(Y0) <= 1e-12 * Y0.norm()
+
+
 def test_complex_field_promotes_a_real_state():
     Y0 = random_tucker(shape=(6, 7, 8), ranks=(2, 2, 2))
     F = dlra.LinearField([(np.eye(6), None, None)], [-1j])
