@@ -327,7 +327,11 @@ class NumpyBackend(Backend):
     def svd(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Thin SVD ``x = P diag(s) Qh`` by LAPACK ``gesdd``, called directly on 2-D blocks of a
         LAPACK dtype (numpy's wrapper adds 10–20% on the small cores a step factors); falls
-        back to numpy, then to the slower, more robust driver ``gesvd``, when it does not converge."""
+        back to numpy, then to the slower, more robust driver ``gesvd``, when it does not converge.
+        Non-finite input gives NaN factors (as the products give NaN), never an exception: the
+        caller's finiteness check reports it (``dlra.solve``: ``status=1``)."""
+        if not np.isfinite(x).all():
+            return _nan_svd(self, x)
         if _lapack_ready(x, 2):
             p, s, qh, info = lapack_function("gesdd", x.dtype)(x, compute_uv=1, full_matrices=0)
             if info == 0:
@@ -509,6 +513,15 @@ class NumpyBackend(Backend):
         return float(np.max(np.abs(x))) if x.size else 0.0
 
 
+def _nan_svd(be: Backend, x: Any) -> tuple[Any, Any, Any]:
+    """The thin SVD's shapes filled with NaN: what an SVD of non-finite input returns."""
+    m, n = be.shape(x)
+    k = min(m, n)
+    nan = float("nan")
+    real = be.zeros((k,), like=x, dtype=be.real_dtype(x.dtype))
+    return be.zeros((m, k), like=x) + nan, real + nan, be.zeros((k, n), like=x) + nan
+
+
 class TorchBackend(Backend):
     name = "torch"
 
@@ -582,6 +595,8 @@ class TorchBackend(Backend):
         try:
             return t.linalg.svd(x, full_matrices=False)
         except RuntimeError:
+            if not bool(t.isfinite(x).all()):  # NaN factors, as on numpy (no exception)
+                return _nan_svd(self, x)
             # gesvdj/gesdd can fail to converge on CUDA for badly scaled input: retry on the CPU.
             p, s, qh = t.linalg.svd(x.cpu(), full_matrices=False)
             return p.to(x.device), s.to(x.device), qh.to(x.device)

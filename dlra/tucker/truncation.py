@@ -140,7 +140,8 @@ def sthosvd(
             r = max(1, int((s_np > cutoff).sum()))
         else:
             lo, hi = control.mode_bounds(i)
-            theta_i = math.sqrt(max(budget_sq, 0.0) / (d - i))
+            # (a NaN budget, from a non-finite X, keeps every direction: NaN out, not an error)
+            theta_i = math.sqrt(budget_sq / (d - i)) if budget_sq > 0 else 0.0
             r = truncation_rank(sigma, RankControl(tol=theta_i, min_rank=lo, max_rank=hi))
         tail_sq = float((s_np[r:] ** 2).sum())
         budget_sq -= tail_sq

@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 import dlra
+from dlra.tucker import TuckerTensor
+
+from .integrator_table import NAMES
 
 rng = np.random.default_rng(0)
 n, m, r = 12, 9, 3
@@ -243,18 +246,52 @@ def test_bad_fields_and_options(make, exc, match):
         make()
 
 
-def test_nonfinite_mid_run_stops_and_keeps_solution():
-    """A field that turns NaN at t > 0.45 stops the run with a message naming step and time."""
+@pytest.mark.parametrize("kind", ["matrix", "tucker"])
+@pytest.mark.parametrize("method", NAMES)
+def test_nonfinite_mid_run_stops_and_keeps_solution(method, kind, xp):
+    """A field that turns NaN at t > 0.45 stops the run with a message naming step and time,
+    whichever method — also those whose augmentations and truncations factor the NaN blocks
+    (their SVDs give NaN factors rather than LAPACK's exceptions) — and on every backend."""
+    nan = float("nan")
 
     def F(t, Y):
-        return 0.1 * Y if t < 0.45 else Y * np.nan
+        return 0.1 * Y if t < 0.45 else Y * nan
 
-    sol = dlra.solve(F, Y0, (0, 1), h=0.1, method="bug", save_at="steps")
+    if kind == "matrix":
+        Y = dlra.LowRankMatrix(xp.asarray(U), xp.asarray(S), xp.asarray(V))
+    else:
+        rng = np.random.default_rng(7)
+        factors = [np.linalg.qr(rng.standard_normal((n, 2)))[0] for n in (6, 7, 8)]
+        Y = TuckerTensor(
+            xp.asarray(rng.standard_normal((2, 2, 2))), [xp.asarray(f) for f in factors]
+        )
+    options = {"tol": 1e-3} if method in ("adaptive_bug", "parallel_bug") else {}
+    sol = dlra.solve(F, Y, (0, 1), h=0.1, method=method, save_at="steps", **options)
     assert sol.status == 1 and not sol.success
     assert "step 5" in sol.message and "t = 0.4" in sol.message
     assert sol.t[-1] == pytest.approx(0.4)
-    assert len(sol.y) == 5 and np.all(np.isfinite(sol.y[-1].to_dense()))
+    assert len(sol.y) == 5 and np.all(np.isfinite(xp.to_numpy(sol.y[-1].to_dense())))
     assert sol.n_steps == 4
+
+
+def test_nonfinite_svd_gives_nan_factors(xp):
+    x = np.ones((4, 3))
+    x[1, 2] = np.nan
+    be = dlra._backend.backend_of(xp.asarray(x))
+    p, s, qh = (xp.to_numpy(a) for a in be.svd(xp.asarray(x)))
+    assert p.shape == (4, 3) and s.shape == (3,) and qh.shape == (3, 3)
+    assert np.isnan(p).all() and np.isnan(s).all() and np.isnan(qh).all()
+
+
+def test_nonfinite_mid_run_through_a_data_field():
+    A0 = Y0.to_dense()
+    field = dlra.DataField(
+        lambda t: A0 * (1 + t) if t < 0.45 else A0 * np.nan,
+        lambda t: A0 if t < 0.45 else A0 * np.nan,
+    )
+    for method in ("augmented_bug", "midpoint_bug"):
+        sol = dlra.solve(field, Y0, (0, 1), h=0.1, method=method, substep="exact")
+        assert sol.status == 1 and sol.t[-1] == pytest.approx(0.4)
 
 
 def test_exception_mid_run_keeps_solution():
