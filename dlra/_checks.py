@@ -8,7 +8,9 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
-from ._backend import Backend, backend_of
+import numpy as np
+
+from ._backend import Backend, backend_of, is_torch_tensor
 
 
 def is_integer(x: Any) -> bool:
@@ -19,7 +21,7 @@ def is_integer(x: Any) -> bool:
 def require_matrix(x: Any, name: str) -> Backend:
     """Check that ``x`` is a 2-D floating array of numpy or torch; return its backend."""
     be = backend_of(x, names=(name,))
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+    if not (isinstance(x, np.ndarray) or is_torch_tensor(x)):
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
     if len(be.shape(x)) != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {tuple(be.shape(x))}")
@@ -41,7 +43,7 @@ def require_float_dtype(x: Any, name: str, be: Backend) -> None:
 def require_dense_like(x: Any, be: Backend, shape: tuple[int, ...], name: str) -> None:
     """``x`` is a dense array of the library of ``be`` and exactly of ``shape`` (no broadcasting:
     a difference with a scalar or a row would be silently wrong)."""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+    if not (isinstance(x, np.ndarray) or is_torch_tensor(x)):
         raise TypeError(
             f"{name} must be a dense array or a low-rank object of the same kind, "
             f"got {type(x).__name__}"
@@ -86,6 +88,8 @@ def require_orthonormal(
 
 
 def require_positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, (str, bytes)):  # float("0.1") parses, but text here is a mistake
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

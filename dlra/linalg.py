@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -414,8 +415,13 @@ class RankControl:
     def __post_init__(self) -> None:
         for name in ("tol", "rtol"):
             value = getattr(self, name)
-            if value is not None and (not _is_real(value) or not value >= 0 or math.isinf(value)):
+            if value is None:
+                continue
+            if not _is_real(value):
+                raise TypeError(f"{name} must be a real number, got {value!r}")
+            if not (float(value) >= 0 and math.isfinite(float(value))):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+            object.__setattr__(self, name, float(value))  # Decimal, numpy, 0-d tensors alike
         for name in ("rank", "max_rank"):
             value = getattr(self, name)
             if value is not None and (not is_integer(value) or value < 1):
@@ -438,11 +444,23 @@ class RankControl:
 
 
 def _is_real(x: Any) -> bool:
+    """A real number: Python, numpy, ``Decimal``/``Fraction`` reals and 0-d real arrays or
+    tensors; not bools, complex numbers or strings (``float("1e-3")`` would parse, but a
+    tolerance given as text is a mistake to report)."""
+    if isinstance(x, (bool, str, bytes)):
+        return False
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        return False
+    is_complex = getattr(x, "is_complex", None)  # torch tensors
+    if callable(is_complex) and is_complex():
+        return False
+    if getattr(getattr(x, "dtype", None), "kind", "") == "c":  # numpy arrays
+        return False
     try:
         float(x)
     except (TypeError, ValueError):
         return False
-    return not isinstance(x, (bool, complex))
+    return True
 
 
 def truncation_rank(sigma: Any, control: RankControl) -> int:

@@ -9,6 +9,7 @@ from ._checks import (
     is_integer,
     require_dense_like,
     require_finite,
+    require_float_dtype,
     require_matrix,
     require_orthonormal,
 )
@@ -49,10 +50,6 @@ class LowRankMatrix:
                 raise ValueError("rank must be at least 1 (S is 0 × 0)")
             if r1 > min(n, m):
                 raise ValueError(f"rank {r1} exceeds min(n, m) = {min(n, m)} for shape {(n, m)}")
-            dtypes = {U.dtype, S.dtype, V.dtype}
-            if len(dtypes) > 1:
-                dtype = be.result_dtype(U, S, V)
-                U, S, V = (be.astype(x, dtype) for x in (U, S, V))
             if be.device(U) != be.device(S) or be.device(U) != be.device(V):
                 raise ValueError(
                     f"U, S, V must be on one device, got {be.device(U)}, {be.device(S)}, "
@@ -60,8 +57,13 @@ class LowRankMatrix:
                 )
             for arr, name in ((U, "U"), (S, "S"), (V, "V")):
                 require_finite(arr, name, be)
+            # orthonormal to the precision each factor is given in (checked before promotion: a
+            # float32 U with a float64 S is orthonormal to float32 round-off, and that is fine)
             require_orthonormal(U, "U", be)
             require_orthonormal(V, "V", be)
+            if len({U.dtype, S.dtype, V.dtype}) > 1:
+                dtype = be.result_dtype(U, S, V)
+                U, S, V = (be.astype(x, dtype) for x in (U, S, V))
         if be.name == "torch":  # no lazily conjugated views (e.g. S = Rᴴ) in a result
             U, S, V = (x.resolve_conj() for x in (U, S, V))
         object.__setattr__(self, "U", U)
@@ -149,8 +151,11 @@ class LowRankMatrix:
         )
 
     def astype(self, dtype: Any) -> LowRankMatrix:
+        """The same matrix with factors of ``dtype`` (float32/64 or complex64/128)."""
         be = self._backend
-        return LowRankMatrix(*(be.astype(x, dtype) for x in (self.U, self.S, self.V)), check=False)
+        U, S, V = (be.astype(x, dtype) for x in (self.U, self.S, self.V))
+        require_float_dtype(S, "the target dtype", be)
+        return LowRankMatrix(U, S, V, check=False)
 
     def __repr__(self) -> str:
         n, m = self.shape

@@ -11,7 +11,7 @@ from typing import Any
 from ._backend import backend_of
 from ._checks import is_integer, require_positive_number, unknown_name_error
 from .fields.base import as_field
-from .integrators.base import Counters, Integrator, get_integrator, registry
+from .integrators.base import Counters, Integrator, get_integrator, note_validated, registry
 from .lowrank import LowRankMatrix
 
 __all__ = ["IntegrationError", "Solution", "solve"]
@@ -126,6 +126,8 @@ def _time_grid(t0: float, t1: float, h: float, save_at: Any) -> tuple[list[float
         times = sorted(float(s) for s in save_at)
     except (TypeError, ValueError):
         raise TypeError("save_at must be None, 'steps' or a sequence of times") from None
+    if not times:
+        raise ValueError("save_at is empty: give at least one time (None saves t0 and t1)")
     tol = 1e-9 * max(abs(t1 - t0), 1e-300)
     for s in times:
         if not (t0 - tol <= s <= t1 + tol):
@@ -307,6 +309,7 @@ def solve(
     validate = getattr(field_, "validate", None)
     if validate is not None:
         validate(t0, Y)
+    note_validated(integrator, field_, Y)  # its steps need not validate again
 
     grid, save = _time_grid(t0, t1, step, save_at)
     sol = Solution(method=integrator.name)

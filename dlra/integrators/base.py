@@ -192,6 +192,40 @@ def _check_option(key: str, value: Any, default: Any) -> None:
             raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
 
 
+def check_counters(counters: Any) -> Counters:
+    """``counters`` (None: a fresh :class:`Counters`), checked."""
+    if counters is None:
+        return Counters()
+    if not isinstance(counters, Counters):
+        raise TypeError(f"counters must be a dlra Counters or None, got {type(counters).__name__}")
+    return counters
+
+
+def _field_key(field: Any, Y: Any) -> tuple:
+    """What a field's validation against a state depends on: the field, and the state's shape,
+    dtype, library and device."""
+    return (id(field), type(field), tuple(Y.shape), str(Y.dtype), Y.backend.name, str(Y.device))
+
+
+def validate_for_state(integrator: Any, field: Any, Y: Any, t: float) -> None:
+    """``field.validate(t, Y)`` (shapes, library, dtype of operators, coefficients and data
+    against the state: errors that name the argument) when the field or the kind of state
+    differs from the last step's — once for a run of steps, not every step.  :func:`dlra.solve`
+    validates before its first step and records it (:func:`note_validated`)."""
+    key = _field_key(field, Y)
+    if getattr(integrator, "_validated_for", None) == key:
+        return
+    validate = getattr(field, "validate", None)
+    if validate is not None:
+        validate(t, Y)
+    integrator._validated_for = key
+
+
+def note_validated(integrator: Any, field: Any, Y: Any) -> None:
+    """Record that ``field`` was validated against states like ``Y``."""
+    integrator._validated_for = _field_key(field, Y)
+
+
 def check_tolerance_needs(integrator: Any, tolerance: bool) -> None:
     """Refuse a method that needs a tolerance (``requires_tolerance``), or one of its options
     that acts only with one (``tolerance_options``), when none was given."""
@@ -335,7 +369,9 @@ class Integrator(WorkspaceOwner):
                 "dlra.LowRankMatrix.from_dense (a TuckerTensor needs kind='tucker' integrators)"
             )
         t, h = check_step_time(t, h)
-        ctx = StepContext(as_field(field), self.substep, counters or Counters())
+        field = as_field(field)
+        validate_for_state(self, field, Y, t)
+        ctx = StepContext(field, self.substep, check_counters(counters))
         return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:

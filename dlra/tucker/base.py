@@ -15,9 +15,11 @@ from ..integrators.base import (
     Counters,
     Integrator,
     StepContext,
+    check_counters,
     check_step_time,
     check_tolerance_needs,
     register,
+    validate_for_state,
 )
 from ..substeps import as_substep
 from .fields import TuckerField, as_tucker_field
@@ -160,7 +162,9 @@ class TuckerIntegrator(Integrator):
         if not isinstance(Y, TuckerTensor):
             raise TypeError(f"Y must be a TuckerTensor, got {type(Y).__name__}")
         t, h = check_step_time(t, h)
-        ctx = TuckerStepContext(as_tucker_field(field), self.substep, counters or Counters())
+        field = as_tucker_field(field)
+        validate_for_state(self, field, Y, t)
+        ctx = TuckerStepContext(field, self.substep, check_counters(counters))
         return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: Any, Y: Any, t: float, h: float) -> Any:

@@ -85,16 +85,16 @@ class TuckerTensor:
                     f"inadmissible ranks {ranks}: need r_i ≤ Π_(j≠i) r_j for every mode "
                     "(reduce the largest rank, or build the tensor with TuckerTensor.from_dense)"
                 )
-            dtype = be.result_dtype(core, *factors)
-            core = be.astype(core, dtype)
-            factors = tuple(be.astype(U, dtype) for U in factors)
             devices = {be.device(x) for x in (core, *factors)}
             if len(devices) > 1:
                 raise ValueError(f"core and factors must be on one device, got {sorted(devices)}")
             require_finite(core, "core", be)
-            for i, U in enumerate(factors):
+            for i, U in enumerate(factors):  # each to the precision it is given in
                 require_finite(U, f"factors[{i}]", be)
                 require_orthonormal(U, f"factors[{i}]", be, builder="TuckerTensor.from_dense")
+            dtype = be.result_dtype(core, *factors)
+            core = be.astype(core, dtype)
+            factors = tuple(be.astype(U, dtype) for U in factors)
         if be.name == "torch":  # no lazily conjugated views in a result
             core = core.resolve_conj()
             factors = tuple(U.resolve_conj() for U in factors)
@@ -260,10 +260,11 @@ class TuckerTensor:
         )
 
     def astype(self, dtype: Any) -> TuckerTensor:
+        """The same tensor with core and factors of ``dtype`` (float32/64 or complex64/128)."""
         be = self._backend
-        return TuckerTensor(
-            be.astype(self.core, dtype), [be.astype(U, dtype) for U in self.factors], check=False
-        )
+        core = be.astype(self.core, dtype)
+        require_float_dtype(core, "the target dtype", be)
+        return TuckerTensor(core, [be.astype(U, dtype) for U in self.factors], check=False)
 
     def distance(self, other: Any) -> float:
         """``‖self − other‖_F`` for a ``TuckerTensor`` (factored, no dense array) or a dense array."""

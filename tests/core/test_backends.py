@@ -130,6 +130,32 @@ def test_callable_field_on_torch(xp):
     assert np.linalg.norm(xp.to_numpy(sol.y[-1].to_dense()) - exact) <= 1e-7
 
 
+def test_mixed_precision_factors_are_checked_in_their_own_precision(xp):
+    """float32 (complex64) U, V with a float64 (complex128) S: the factors are orthonormal to
+    their own round-off — accepted, and promoted to the wider dtype."""
+    from dlra.tucker import TuckerTensor
+
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((12, 3)))
+    V, _ = np.linalg.qr(rng.standard_normal((9, 3)))
+    for low, high in ((np.float32, np.float64), (np.complex64, np.complex128)):
+        Y = dlra.LowRankMatrix(
+            xp.asarray(U.astype(low)),
+            xp.asarray(np.diag([3.0, 2.0, 1.0]).astype(high)),
+            xp.asarray(V.astype(low)),
+        )
+        assert np.dtype(str(Y.dtype).replace("torch.", "")) == high
+        factors = [
+            xp.asarray(np.linalg.qr(rng.standard_normal((n, 2)))[0].astype(low)) for n in (5, 6)
+        ]
+        T = TuckerTensor(xp.asarray(np.ones((2, 2)).astype(high)), factors)
+        assert np.dtype(str(T.dtype).replace("torch.", "")) == high
+    with pytest.raises(ValueError, match="U must have orthonormal columns"):
+        dlra.LowRankMatrix(
+            xp.asarray(2 * U.astype(np.float32)), xp.asarray(np.eye(3)), xp.asarray(V)
+        )
+
+
 def test_mixed_backends_are_rejected():
     p = RotatingData(n=10, m=8, rank=2)
     field = dlra.LinearField([(torch.as_tensor(p.B1), None), (None, torch.as_tensor(p.B2))])

@@ -362,7 +362,32 @@ BAD_CALLS = [
         TypeError,
         r"Y must be a LowRankMatrix, got ndarray",
     ),
+    # a hand-written loop's step checks the field against the state as solve does
+    (
+        lambda: dlra.get_integrator("bug").step(dlra.LinearField([(np.eye(5), None)]), Y0, 0, 0.1),
+        ValueError,
+        r"terms\[0\]\[0\] has shape \(5, 5\) but Y0 has 12 rows",
+    ),
+    (
+        lambda: dlra.get_integrator("bug").step(
+            dlra.LinearField([(B1, None)], coeffs=[1j]), Y0, 0, 0.1
+        ),
+        TypeError,
+        r"coeffs\[0\] is complex",
+    ),
+    (
+        lambda: dlra.get_integrator("bug").step(ok_F, Y0, 0.0, 0.1, counters={}),
+        TypeError,
+        r"counters must be a dlra Counters or None, got dict",
+    ),
+    (lambda: solve(save_at=[]), ValueError, r"save_at is empty"),
+    (lambda: Y0.astype(int), TypeError, r"the target dtype must have a floating or complex"),
+    (lambda: Y0.astype(np.float16), TypeError, r"the target dtype has dtype float16"),
     (lambda: solve(h=1e-300), ValueError, r"more than 10,000,000"),
+    # numbers given as text are refused, not parsed
+    (lambda: solve(h="0.1"), TypeError, r"h must be a real number, got '0.1'"),
+    (lambda: solve(method="adaptive_bug", tol="1e-3"), TypeError, r"tol must be a real number"),
+    (lambda: dlra.RankControl(rtol=1j), TypeError, r"rtol must be a real number"),
     (lambda: solve(t_span=(1e10, 1e10 + 1), h=1e-7), ValueError, r"below the resolution"),
     # method options of the kind their defaults are
     (
@@ -477,3 +502,18 @@ def test_an_exception_that_takes_no_attributes_still_propagates():
 
     with pytest.raises(Frozen, match="no attributes here"):
         dlra.solve(F, Y0, (0, 1), h=0.1, method="bug")
+
+
+def test_tolerances_of_any_real_number_type():
+    """Decimal, Fraction, numpy scalars: tolerances are stored as floats (they take part in
+    float arithmetic in every truncation)."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    for value in (Decimal("0.5"), Fraction(1, 2), np.float32(0.5)):
+        control = dlra.RankControl(tol=value)
+        assert type(control.tol) is float and control.tol == 0.5
+    A = rng.standard_normal((10, 8))
+    assert dlra.LowRankMatrix.from_dense(A, tol=Decimal("1")).rank == (
+        dlra.LowRankMatrix.from_dense(A, tol=1.0).rank
+    )

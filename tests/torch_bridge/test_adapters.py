@@ -110,7 +110,7 @@ def test_adapters_on_a_half_precision_base_train_in_float32(dtype):
         loss = (out.float() - y.float()).pow(2).mean()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
     eye = torch.eye(adapter.rank)
     assert (adapter.U.detach().mT @ adapter.U.detach() - eye).abs().max() < 1e-5

@@ -120,6 +120,11 @@ def test_distance_and_lowrank_conversion():
     T = TuckerTensor.from_lowrank(M)
     np.testing.assert_allclose(T.to_dense(), M.to_dense(), atol=1e-14)
     np.testing.assert_allclose(T.to_lowrank().to_dense(), M.to_dense(), atol=1e-14)
+    # a low-rank object of the other kind is not a dense array
+    with pytest.raises(TypeError, match="other must be a dense array"):
+        M.distance(T)
+    with pytest.raises(TypeError, match="the target dtype must have a floating or complex"):
+        Y.astype(int)
 
 
 def test_torch_float32_and_complex(xp):
