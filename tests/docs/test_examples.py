@@ -10,7 +10,9 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = [
+    "../README.md",
     "index.md",
+    "api/integrators.md",
     "choosing.md",
     "fields.md",
     "conventions.md",
@@ -38,3 +40,24 @@ def test_examples_run(page: str) -> None:
     namespace: dict[str, object] = {"__name__": f"docs_{Path(page).stem}"}
     for i, source in enumerate(code):
         exec(compile(source, f"{page}[block {i}]", "exec"), namespace)
+
+
+def test_torch_bridge_examples_run() -> None:
+    """The torch_bridge page: its quickstart and checkpoint blocks run in one namespace; the
+    DistributedDataParallel block needs a process group (tests/torch_bridge/test_distributed.py
+    runs wrap_ddp on two processes)."""
+    pytest.importorskip("torch")
+    code = blocks("torch_bridge.md")
+    assert any("wrap_ddp" in source for source in code)
+    namespace: dict[str, object] = {"__name__": "docs_torch_bridge"}
+    ran = 0
+    for i, source in enumerate(code):
+        if "wrap_ddp" in source:
+            continue
+        exec(compile(source, f"torch_bridge.md[block {i}]", "exec"), namespace)
+        ran += 1
+    assert ran >= 2
+    import torch_bridge as tb
+
+    ranks = tb.ranks(namespace["model"])  # what the quickstart prints
+    assert set(ranks) == {"0", "2"} and all(1 <= r <= 32 for r in ranks.values())
