@@ -36,13 +36,16 @@ class DataField(Field):
         self.dA = dA
         self._cache: OrderedDict[float, Any] = OrderedDict()
         self._dcache: OrderedDict[float, Any] = OrderedDict()
+        #: (backend, shape, real) of the state validated against (check_values): later values
+        #: are checked against it as they are computed
+        self._expected: tuple[Any, tuple[int, ...], bool] | None = None
 
     def __repr__(self) -> str:
         return f"DataField(A={self.A!r}, dA={self.dA!r})"
 
     def value(self, t: float) -> Any:
         """``A(t)``, cached for the last 8 distinct times."""
-        return _cached(self._cache, self.A, t)
+        return _cached(self._cache, self.A, t, self._check_later, "A(t)")
 
     def increment(self, t0: float, t1: float) -> Any:
         return self.value(t1) - self.value(t0)
@@ -53,7 +56,15 @@ class DataField(Field):
                 "this DataField has no derivative: pass dA=... (needed by Runge-Kutta and Euler "
                 "substeps, midpoint_bug, parallel_bug2 and step rejection) or use substep='exact'"
             )
-        return _cached(self._dcache, self.dA, t)
+        return _cached(self._dcache, self.dA, t, self._check_later, "dA(t)")
+
+    def _check_later(self, value: Any, name: str, t: float) -> None:
+        """A value computed after validation has the validated state's library, shape and
+        realness (non-finite values are left to the caller's check: ``solve`` stops with
+        ``status=1``)."""
+        if self._expected is not None:
+            be, shape, real = self._expected
+            _check_value(be, value, name, shape, real, t, finite=False)
 
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
         return self.derivative(t) @ W
@@ -95,13 +106,22 @@ class DataField(Field):
         """``A(t)`` and ``dA(t)`` (when given) are finite dense arrays of the state's library
         (``be``) and ``shape``, and not complex for a ``real`` state; else a ValueError or
         TypeError naming which."""
+        self._expected = None  # (the values at t are checked here, finiteness included)
         _check_value(be, self.value(t), "A(t)", shape, real, t)
         if self.dA is not None:
             _check_value(be, self.derivative(t), "dA(t)", shape, real, t)
+        self._expected = (be, tuple(shape), real)
 
 
 def _check_value(
-    be: Any, value: Any, name: str, shape: tuple[int, ...], real: bool, t: float
+    be: Any,
+    value: Any,
+    name: str,
+    shape: tuple[int, ...],
+    real: bool,
+    t: float,
+    *,
+    finite: bool = True,
 ) -> None:
     """``value`` (what ``name`` returned at ``t``): see :meth:`DataField.check_values`."""
     if not (isinstance(value, np.ndarray) or is_torch_tensor(value)):
@@ -111,22 +131,33 @@ def _check_value(
     other = backend_of(value)
     if other != be:
         raise TypeError(f"{name} returned a {other.name} array but Y0 is {be.name}")
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{name} returned shape {tuple(value.shape)}, expected {shape} like Y0")
-    if not be.all_finite(value):
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(
+            f"{name} returned shape {tuple(value.shape)}, expected {tuple(shape)} like Y0 "
+            f"(at t = {t:g})"
+        )
+    if finite and not be.all_finite(value):
         raise ValueError(f"{name} returned NaN or Inf at t = {t:g}")
     if real and be.is_complex(value):
-        raise TypeError(f"{name} is complex but Y0 is real; pass a complex Y0")
+        raise TypeError(f"{name} is complex but Y0 is real (at t = {t:g}); pass a complex Y0")
 
 
-def _cached(cache: OrderedDict[float, Any], function: Callable[[float], Any], t: float) -> Any:
-    """``function(t)`` through a small LRU cache keyed by time (one step reuses a few times)."""
+def _cached(
+    cache: OrderedDict[float, Any],
+    function: Callable[[float], Any],
+    t: float,
+    check: Callable[[Any, str, float], None],
+    name: str,
+) -> Any:
+    """``function(t)`` through a small LRU cache keyed by time (one step reuses a few times);
+    each new value goes through ``check(value, name, t)`` first."""
     key = float(t)
     hit = cache.get(key)
     if hit is not None:
         cache.move_to_end(key)
         return hit
     out = function(t)
+    check(out, name, t)
     cache[key] = out
     if len(cache) > 8:
         cache.popitem(last=False)

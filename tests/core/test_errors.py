@@ -517,3 +517,21 @@ def test_tolerances_of_any_real_number_type():
     assert dlra.LowRankMatrix.from_dense(A, tol=Decimal("1")).rank == (
         dlra.LowRankMatrix.from_dense(A, tol=1.0).rank
     )
+
+
+@pytest.mark.parametrize(
+    ("later", "exc", "match"),
+    [
+        (lambda A: 1j * A, TypeError, r"A\(t\) is complex but Y0 is real \(at t = 0.4\)"),
+        (lambda A: 3.0, TypeError, r"A\(t\) must return a dense numpy array like Y0, got float"),
+        (lambda A: A[:5], ValueError, r"A\(t\) returned shape \(5, 9\), expected \(12, 9\)"),
+    ],
+)
+def test_data_field_values_are_checked_whenever_computed(later, exc, match):
+    """Not only at t0: a value that turns complex (its imaginary part would be dropped), a
+    scalar or another shape later in the run is named, and the states so far are kept."""
+    A0 = Y0.to_dense()
+    field = dlra.DataField(lambda t: A0 * (1 + t) if t < 0.35 else later(A0))
+    with pytest.raises(exc, match=match) as info:
+        dlra.solve(field, Y0, (0, 1), h=0.1, method="bug", substep="exact")
+    assert info.value.solution.t[-1] == pytest.approx(0.3)
