@@ -23,10 +23,25 @@ def require_matrix(x: Any, name: str) -> Backend:
     be = backend_of(x, names=(name,))
     if not (isinstance(x, np.ndarray) or is_torch_tensor(x)):
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
+    require_plain_dense(x, name)
     if len(be.shape(x)) != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {tuple(be.shape(x))}")
     require_float_dtype(x, name, be)
     return be
+
+
+def require_plain_dense(x: Any, name: str) -> None:
+    """Refuse the array types whose arithmetic differs from a plain array's: ``numpy.matrix``
+    (``*`` multiplies matrices), masked arrays (masks are ignored by BLAS) and sparse torch
+    layouts."""
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"{name} must be a plain numpy array, got {type(x).__name__} (convert with "
+            "numpy.asarray; fill masked entries first)"
+        )
+    layout = getattr(x, "layout", None)
+    if layout is not None and str(layout) != "torch.strided":
+        raise TypeError(f"{name} must be a dense torch tensor, got layout {layout} (.to_dense())")
 
 
 def require_float_dtype(x: Any, name: str, be: Backend) -> None:
@@ -48,6 +63,7 @@ def require_dense_like(x: Any, be: Backend, shape: tuple[int, ...], name: str) -
             f"{name} must be a dense array or a low-rank object of the same kind, "
             f"got {type(x).__name__}"
         )
+    require_plain_dense(x, name)
     other = backend_of(x)
     if other != be:
         raise TypeError(f"{name} is a {other.name} array but this object is {be.name}")

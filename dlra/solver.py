@@ -264,6 +264,9 @@ def solve(
     save_at = options.pop("save_at", None)
     progress = options.pop("progress", False)
     check_finite = options.pop("check_finite", True)
+    for flag, value in (("progress", progress), ("check_finite", check_finite)):
+        if not isinstance(value, bool):  # "no" would count as True
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     rank = options.get("rank")
     field_ = as_field(F)
 

@@ -20,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._backend import backend_of
+import numpy as np
+
+from .._backend import backend_of, is_torch_tensor
+from .._checks import require_plain_dense
 
 __all__ = ["CallableField", "Field", "Flow", "accumulate_rhs", "as_field"]
 
@@ -140,11 +143,12 @@ class CallableField(Field):
         be = backend_of(A, B)
         Y = A @ be.H(B)
         out = self.function(t, Y)
-        if backend_of(out) != be or not hasattr(out, "shape"):
+        if not (isinstance(out, np.ndarray) or is_torch_tensor(out)) or backend_of(out) != be:
             raise TypeError(
                 f"F returned {type(out).__name__}, expected a {be.name} array like Y (shape "
                 f"{tuple(Y.shape)})"
             )
+        require_plain_dense(out, "the value F returned")
         if tuple(out.shape) != tuple(Y.shape):
             raise ValueError(
                 f"F returned shape {tuple(out.shape)}, expected the shape of Y {tuple(Y.shape)}"

@@ -114,9 +114,10 @@ class LinearField(Field):
         if not callable(c):
             return c
         value = c(t)
-        if not (isinstance(value, numbers.Number) or hasattr(value, "dtype")) or isinstance(
-            value, bool
-        ):
+        scalar = isinstance(value, numbers.Number) or (
+            hasattr(value, "dtype") and tuple(getattr(value, "shape", ())) == ()
+        )
+        if not scalar or isinstance(value, bool):
             raise TypeError(f"coeffs[{k}] returned {value!r} at t = {t:g}; expected a number")
         value = _as_scalar(value)
         if real and isinstance(value, complex):

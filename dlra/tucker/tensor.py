@@ -8,6 +8,7 @@ from typing import Any
 
 from .._backend import Backend, backend_of
 from .._checks import (
+    is_integer,
     require_dense_like,
     require_finite,
     require_float_dtype,
@@ -191,8 +192,18 @@ class TuckerTensor:
         from .._checks import orthonormality_defect, orthonormality_tolerance
         from .modes import mode_product
 
+        require_float_dtype(core, "core", be)
+        if len(be.shape(core)) != len(factors):
+            raise ValueError(
+                f"core has {len(be.shape(core))} modes but {len(factors)} factors were given"
+            )
         for i, U in enumerate(factors):
             require_matrix(U, f"factors[{i}]")
+            if be.shape(U)[1] != be.shape(core)[i]:
+                raise ValueError(
+                    f"factors[{i}] has {be.shape(U)[1]} columns but the core has size "
+                    f"{be.shape(core)[i]} in mode {i}"
+                )
             if orthonormality_defect(U, be) > orthonormality_tolerance(U, be):
                 Q, R = be.qr(U)
                 factors[i] = Q
@@ -243,6 +254,8 @@ class TuckerTensor:
 
     def singular_values(self, i: int) -> Any:
         """Singular values of the mode-``i`` unfolding of ``Y`` (those of ``Matᵢ(C)``), descending."""
+        if not is_integer(i) or not 0 <= i < self.ndim:
+            raise ValueError(f"i must be a mode index 0 … {self.ndim - 1}, got {i!r}")
         return self._backend.svd(unfold(self.core, i))[1]
 
     def to_dense(self) -> Any:

@@ -25,6 +25,15 @@ def ok_F(t, Y):
     return 0.1 * Y
 
 
+def _np_matrix(a):
+    """``numpy.matrix(a)`` without its PendingDeprecationWarning (users still pass them)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(a)
+
+
 def solve(**kw):
     args = {"F": GOOD, "Y0": Y0, "t_span": (0.0, 1.0), "h": 0.1, "method": "bug"}
     args.update(kw)
@@ -45,6 +54,28 @@ BAD_FACTORS = [
     (lambda: dlra.LowRankMatrix(U[0], S, V), ValueError, r"U must be a 2-D array"),
     (lambda: dlra.LowRankMatrix(U.astype(int), S, V), TypeError, r"U must have a floating"),
     (lambda: dlra.LowRankMatrix([[1.0]], S, V), TypeError, r"U must be a numpy array"),
+    # array types whose arithmetic is not a plain array's
+    (
+        lambda: dlra.LowRankMatrix.from_dense(_np_matrix(Y0.to_dense()), rank=2),
+        TypeError,
+        r"A must be a plain numpy array, got matrix",
+    ),
+    (
+        lambda: dlra.LowRankMatrix.from_dense(np.ma.masked_array(Y0.to_dense()), rank=2),
+        TypeError,
+        r"A must be a plain numpy array, got MaskedArray",
+    ),
+    (
+        lambda: solve(F=lambda t, Y: np.ma.masked_array(Y)),
+        TypeError,
+        r"the value F returned must be a plain numpy array",
+    ),
+    (
+        lambda: solve(F=dlra.LinearField([(B1, None)], coeffs=[lambda t: np.ones(2)])),
+        TypeError,
+        r"coeffs\[0\] returned array\(\[1., 1.\]\) at t = 0; expected a number",
+    ),
+    (lambda: solve(check_finite="no"), TypeError, r"check_finite must be True or False"),
     (lambda: dlra.LowRankMatrix(U, S * np.nan, V), ValueError, r"S contains NaN or Inf"),
     (
         lambda: dlra.LowRankMatrix(np.eye(3, 4), np.eye(4), np.eye(5, 4)),

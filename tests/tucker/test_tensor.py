@@ -125,6 +125,12 @@ def test_distance_and_lowrank_conversion():
         M.distance(T)
     with pytest.raises(TypeError, match="the target dtype must have a floating or complex"):
         Y.astype(int)
+    with pytest.raises(ValueError, match=r"i must be a mode index 0 … 2, got 5"):
+        Y.singular_values(5)
+    with pytest.raises(ValueError, match=r"factors\[0\] has 3 columns but the core has size 2"):
+        TuckerTensor.from_tensorly(
+            (np.ones((2, 2, 2)), [np.ones((5, 3)), np.eye(4, 2), np.eye(4, 2)])
+        )
 
 
 def test_torch_float32_and_complex(xp):
