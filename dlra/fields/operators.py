@@ -66,6 +66,7 @@ class Operator:
             elif isinstance(op, spla.LinearOperator):
                 self.kind = "linear_operator"
                 self.is_complex = np.issubdtype(np.dtype(op.dtype), np.complexfloating)
+                _require_adjoint(op, name)
             else:
                 raise TypeError(
                     f"{name} must be None, a numpy array, a scipy sparse matrix, a scipy "
@@ -445,3 +446,15 @@ def _torch_fast_sparse(coo: Any) -> Any:
 
 def as_operator(op: Any, name: str) -> Operator:
     return op if isinstance(op, Operator) else Operator(op, name)
+
+
+def _require_adjoint(op: Any, name: str) -> None:
+    """A scipy ``LinearOperator`` that can apply its adjoint (the L-steps need ``Aᴴ``), probed
+    once on a zero block; else a TypeError naming it."""
+    try:
+        op.rmatmat(np.zeros((op.shape[0], 1), dtype=op.dtype))
+    except (NotImplementedError, TypeError):
+        raise TypeError(
+            f"{name} is a LinearOperator that cannot apply its adjoint: give it "
+            "rmatvec= (and rmatmat= for speed); the integrators apply Aᴴ in their L-steps"
+        ) from None

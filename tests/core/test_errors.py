@@ -25,6 +25,12 @@ def ok_F(t, Y):
     return 0.1 * Y
 
 
+def _operator_without_adjoint():
+    import scipy.sparse.linalg as spla
+
+    return spla.LinearOperator((n, n), matvec=lambda x: B1 @ x)
+
+
 def _np_matrix(a):
     """``numpy.matrix(a)`` without its PendingDeprecationWarning (users still pass them)."""
     import warnings
@@ -251,6 +257,11 @@ BAD_FIELDS = [
         r"source must be None or a callable",
     ),
     (lambda: dlra.DataField(3), TypeError, r"A must be a callable"),
+    (
+        lambda: dlra.LinearField([(_operator_without_adjoint(), None)]),
+        TypeError,
+        r"terms\[0\]\[0\] is a LinearOperator that cannot apply its adjoint: give it rmatvec",
+    ),
     (lambda: dlra.RK4(0), ValueError, r"steps must be a positive integer"),
     (
         lambda: dlra.get_integrator("parallel_bug", rejection_facter=2),
