@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from ._backend import Backend, _blas_function, backend_of, lapack_function
-from ._checks import is_integer
+from ._checks import (
+    is_integer,
+    require_matrix,
+    require_orthonormal,
+    require_positive_number,
+)
 from ._workspace import copy_scratch, empty_scratch, product_scratch
 
 __all__ = [
@@ -124,12 +129,19 @@ def orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
 
     ``method``: ``"auto"`` (Cholesky-QR2 for tall blocks, Householder otherwise or when the block
     is ill-conditioned), ``"householder"`` or ``"cholqr2"`` (still falls back when unsafe).
-    Cost: ``O(n k²)``; Cholesky-QR2 runs at matrix-product speed on large ``n``.
+    Cost: ``O(n k²)``; Cholesky-QR2 runs at matrix-product speed on large ``n``.  Non-finite
+    entries give a non-finite ``Q`` (no exception).
     """
-    be = backend_of(x)
-    n, k = be.shape(x)
+    require_matrix(x, "x")
     if method not in ("auto", "householder", "cholqr2"):
         raise ValueError(f"method must be 'auto', 'householder' or 'cholqr2', got {method!r}")
+    return _orthonormalize(x, method=method)
+
+
+def _orthonormalize(x: Any, *, method: str = "auto") -> tuple[Any, Any]:
+    """:func:`orthonormalize` without the checks of its arguments (the integrators' path)."""
+    be = backend_of(x)
+    n, k = be.shape(x)
     use_chol = method == "cholqr2" or (method == "auto" and n >= _HOUSEHOLDER_ROWS and n >= 4 * k)
     if use_chol and k > 0 and n >= k:
         out = _cholesky_qr2(x, be)
@@ -185,6 +197,35 @@ def augment_basis(
     residual (:func:`orthonormalize`), the SVD of its triangular factor, and a third projection
     when the result leaks into ``range(u0)`` by more than round-off.
     """
+    be = require_matrix(u0, "u0")
+    require_matrix(k, "k")
+    backend_of(u0, k, names=("u0", "k"))
+    if be.shape(k)[0] != be.shape(u0)[0]:
+        raise ValueError(f"k has {be.shape(k)[0]} rows but u0 has {be.shape(u0)[0]}")
+    require_orthonormal(u0, "u0", be, builder="dlra.orthonormalize")
+    if drop_below is not None:
+        require_positive_number(drop_below, "drop_below", allow_zero=True)
+    for flag, value in (("overwrite_k", overwrite_k), ("return_coefficients", return_coefficients)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    return _augment_basis(
+        u0,
+        k,
+        drop_below=drop_below,
+        overwrite_k=overwrite_k,
+        return_coefficients=return_coefficients,
+    )
+
+
+def _augment_basis(
+    u0: Any,
+    k: Any,
+    *,
+    drop_below: float | None = None,
+    overwrite_k: bool = False,
+    return_coefficients: bool = False,
+) -> tuple[Any, ...]:
+    """:func:`augment_basis` without the checks of its arguments (the integrators' path)."""
     be = backend_of(u0, k, names=("u0", "k"))
     n, r = be.shape(u0)
     p = be.shape(k)[1]
@@ -225,7 +266,7 @@ def augment_basis(
     else:
         w = k - u0 @ be.inner(u0, k)
         w = w - u0 @ be.inner(u0, w)
-    q, rfac = factored if factored is not None else orthonormalize(w)
+    q, rfac = factored if factored is not None else _orthonormalize(w)
     pmat, _, _, keep = _residual_svd(be, rfac, r_done, scale, n, r, p, drop_below)
     if keep == 0:
         return _nothing_new(be, u0, p, return_coefficients)
@@ -236,7 +277,7 @@ def augment_basis(
     leak = be.inner(u0, q)
     if be.abs_max(leak) > 10 * eps * math.sqrt(max(r, 1)):
         q = q - u0 @ leak
-        q, _ = orthonormalize(q)
+        q, _ = _orthonormalize(q)
     found = q, be.concat([u0, q], axis=1)
     return _with_coefficients(be, found, w, r_done, return_coefficients)
 
@@ -273,7 +314,7 @@ def pad_basis(u: Any, width: int, rng: np.random.Generator) -> Any:
         need = width - be.shape(u)[1]
         if need <= 0:
             return u
-        _, u = augment_basis(u, be.from_numpy(rng.standard_normal((n, need)), like=u))
+        _, u = _augment_basis(u, be.from_numpy(rng.standard_normal((n, need)), like=u))
     # eight Gaussian draws that add nothing: not a matter of chance
     raise RuntimeError(f"could not find {width - r} directions outside a basis of {n} × {r}")
 
@@ -465,6 +506,7 @@ def _is_real(x: Any) -> bool:
 
 def truncation_rank(sigma: Any, control: RankControl) -> int:
     """The rank that ``control`` keeps for singular values ``sigma`` (descending, any backend)."""
+    _require_control(control)
     be = backend_of(sigma)
     values = [float(v) for v in be.to_numpy(sigma).ravel()]
     available = len(values)
@@ -495,6 +537,26 @@ def truncate(u: Any, s: Any, v: Any, control: RankControl) -> tuple[Any, Any, An
     the Frobenius norm ``tail`` of what was discarded.  Cost: SVD of the small core plus two
     ``n × r̂ × r1`` products.
     """
+    _require_control(control)
+    be = require_matrix(s, "s")
+    for x, name in ((u, "u"), (v, "v")):
+        require_matrix(x, name)
+    backend_of(u, s, v, names=("u", "s", "v"))
+    if be.shape(u)[1] != be.shape(s)[0] or be.shape(v)[1] != be.shape(s)[1]:
+        raise ValueError(
+            f"shapes disagree: u is {be.shape(u)}, s is {be.shape(s)}, v is {be.shape(v)}; "
+            "need u (n × a), s (a × b), v (m × b)"
+        )
+    return _truncate(u, s, v, control)
+
+
+def _require_control(control: Any) -> None:
+    if not isinstance(control, RankControl):
+        raise TypeError(f"control must be a dlra.RankControl, got {type(control).__name__}")
+
+
+def _truncate(u: Any, s: Any, v: Any, control: RankControl) -> tuple[Any, Any, Any, float]:
+    """:func:`truncate` without the checks of its arguments (the integrators' path)."""
     be = backend_of(u, s, v)
     p, sigma, qh = be.svd(s)
     r1 = truncation_rank(sigma, control)

@@ -13,7 +13,7 @@ from ._checks import (
     require_matrix,
     require_orthonormal,
 )
-from .linalg import RankControl, truncate
+from .linalg import RankControl, _truncate
 
 __all__ = ["LowRankMatrix"]
 
@@ -105,7 +105,7 @@ class LowRankMatrix:
             control = RankControl(rank=max(1, int((s_np > cutoff).sum())))
         else:
             control = RankControl(rank=rank, tol=tol, rtol=rtol)
-        u, s, v, _ = truncate(p, be.diag(sigma, A.dtype), be.H(qh), control)
+        u, s, v, _ = _truncate(p, be.diag(sigma, A.dtype), be.H(qh), control)
         return cls(u, s, v, check=False)
 
     # -- properties ---------------------------------------------------------------------------

@@ -197,9 +197,9 @@ def _prepare_matrix_state(
         if rank > Y0.rank:
             Y0 = _pad_rank(Y0, rank)
         elif rank < Y0.rank:
-            from .linalg import RankControl, truncate
+            from .linalg import RankControl, _truncate
 
-            Y0 = LowRankMatrix(*truncate(*Y0, RankControl(rank=rank))[:3], check=False)
+            Y0 = LowRankMatrix(*_truncate(*Y0, RankControl(rank=rank))[:3], check=False)
     return Y0
 
 

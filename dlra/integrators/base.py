@@ -12,7 +12,7 @@ from .._checks import is_integer, require_positive_number, unknown_name_error
 from .._workspace import WorkspaceOwner, empty_scratch
 from ..fields import projections
 from ..fields.base import Field, as_field
-from ..linalg import RankControl, augment_basis, orthonormalize, truncate
+from ..linalg import RankControl, _augment_basis, _orthonormalize, _truncate
 from ..lowrank import LowRankMatrix
 from ..substeps import SubstepSolver, as_substep
 
@@ -131,7 +131,7 @@ class StepContext:
     # linear algebra
     def orth(self, X: Any) -> tuple[Any, Any]:
         self.counters.n_qr += 1
-        return orthonormalize(X)
+        return _orthonormalize(X)
 
     def augment(
         self,
@@ -149,7 +149,7 @@ class StepContext:
         (``SubstepSolver.owns_result``)."""
         self.counters.n_qr += 1
         overwrite = consume and self.substep.owns_result
-        found = augment_basis(
+        found = _augment_basis(
             U0, K, drop_below=drop_below, overwrite_k=overwrite, return_coefficients=coefficients
         )
         # Û = [U₀, Ũ]: its projected operators lead with U₀'s (see dlra.fields.projections)
@@ -158,7 +158,7 @@ class StepContext:
 
     def truncate(self, U: Any, S: Any, V: Any, control: RankControl) -> LowRankMatrix:
         self.counters.n_svd += 1
-        u, s, v, _ = truncate(U, S, V, control)
+        u, s, v, _ = _truncate(U, S, V, control)
         return LowRankMatrix(u, s, v, check=False)
 
 

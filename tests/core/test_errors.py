@@ -423,6 +423,27 @@ BAD_CALLS = [
         r"counters must be a dlra Counters or None, got dict",
     ),
     (lambda: solve(save_at=[]), ValueError, r"save_at is empty"),
+    # the public linear algebra checks its arguments (the integrators call unchecked versions)
+    (lambda: dlra.augment_basis(2 * U, U), ValueError, r"u0 must have orthonormal columns"),
+    (lambda: dlra.augment_basis(U, U[:5]), ValueError, r"k has 5 rows but u0 has 12"),
+    (lambda: dlra.augment_basis(U, [[1.0]]), TypeError, r"k must be a numpy array"),
+    (
+        lambda: dlra.augment_basis(U, U, drop_below=-1.0),
+        ValueError,
+        r"drop_below must be ≥ 0",
+    ),
+    (lambda: dlra.orthonormalize(U[0]), ValueError, r"x must be a 2-D array"),
+    (lambda: dlra.truncate(U, S, V, 3), TypeError, r"control must be a dlra.RankControl"),
+    (
+        lambda: dlra.truncate(U, S[:2, :2], V, dlra.RankControl(rank=1)),
+        ValueError,
+        r"shapes disagree: u is \(12, 3\), s is \(2, 2\)",
+    ),
+    (
+        lambda: dlra.truncation_rank(np.ones(3), None),
+        TypeError,
+        r"control must be a dlra.RankControl, got NoneType",
+    ),
     (lambda: Y0.astype(int), TypeError, r"the target dtype must have a floating or complex"),
     (lambda: Y0.astype(np.float16), TypeError, r"the target dtype has dtype float16"),
     (lambda: solve(h=1e-300), ValueError, r"more than 10,000,000"),

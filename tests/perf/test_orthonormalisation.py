@@ -139,13 +139,13 @@ class CountOrthonormalize:
 
     def __init__(self, monkeypatch) -> None:
         self.calls = 0
-        original = linalg.orthonormalize
+        original = linalg._orthonormalize
 
         def counted(x, **kw):
             self.calls += 1
             return original(x, **kw)
 
-        monkeypatch.setattr(linalg, "orthonormalize", counted)
+        monkeypatch.setattr(linalg, "_orthonormalize", counted)
 
 
 @pytest.mark.parametrize("case", ["generic", "nearly_inside", "graded", "complex", "float32"])
