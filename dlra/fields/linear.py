@@ -86,6 +86,9 @@ class LinearField(Field):
         if source is not None and not callable(source):
             raise TypeError(f"source must be None or a callable t -> LowRankMatrix, got {source!r}")
         self.source = source
+        #: (backend, shape, real, kind) of the state validated against (check_source): later
+        #: values of source(t) are checked against it as they come
+        self._source_expected: tuple[Any, tuple[int, ...], bool, str] | None = None
         sizes: list[int | None] = [None] * self.ndim
         for k, term in enumerate(ops):
             for i, op in enumerate(term):
@@ -142,7 +145,12 @@ class LinearField(Field):
             raise ValueError(f"this LinearField has {self.ndim}-mode terms; a matrix needs pairs")
 
     def _source(self, t: float) -> Any:
-        return None if self.source is None else self.source(t)
+        if self.source is None:
+            return None
+        G = self.source(t)
+        if self._source_expected is not None:
+            _check_source_value(G, t, *self._source_expected)
+        return G
 
     # -- projected products (the field protocol) --------------------------------------------------
     def right(self, t: float, A: Any, B: Any, W: Any) -> Any:
@@ -448,19 +456,25 @@ class LinearField(Field):
     ) -> None:
         """``source(t)`` is a low-rank object of the state's ``kind`` (``"LowRankMatrix"`` or
         ``"TuckerTensor"``), library (``be``) and ``shape``, not complex for a ``real`` state."""
-        G = self._source(t)
-        if G is None:
+        if self.source is None:
             return
-        if type(G).__name__ != kind or not hasattr(G, "backend"):
-            raise TypeError(f"source(t) must return a {kind}, got {type(G).__name__}")
-        if G.backend != be:
-            raise TypeError(f"source(t) returned a {G.backend.name} {kind} but Y0 is {be.name}")
-        if tuple(G.shape) != tuple(shape):
-            raise ValueError(
-                f"source(t) has shape {tuple(G.shape)}, expected {tuple(shape)} like Y0"
-            )
-        if real and be.is_complex(G.core if kind == "TuckerTensor" else G.S):
-            raise TypeError("source(t) is complex but Y0 is real; pass a complex Y0")
+        expected = (be, tuple(shape), real, kind)
+        _check_source_value(self.source(t), t, *expected)
+        self._source_expected = expected
+
+
+def _check_source_value(G: Any, t: float, be: Any, shape: tuple, real: bool, kind: str) -> None:
+    """See :meth:`LinearField.check_source`; ``t`` is named in the messages."""
+    if type(G).__name__ != kind or not hasattr(G, "backend"):
+        raise TypeError(f"source(t) must return a {kind}, got {type(G).__name__} (at t = {t:g})")
+    if G.backend != be:
+        raise TypeError(f"source(t) returned a {G.backend.name} {kind} but Y0 is {be.name}")
+    if tuple(G.shape) != tuple(shape):
+        raise ValueError(
+            f"source(t) has shape {tuple(G.shape)}, expected {tuple(shape)} like Y0 (at t = {t:g})"
+        )
+    if real and be.is_complex(G.core if kind == "TuckerTensor" else G.S):
+        raise TypeError(f"source(t) is complex but Y0 is real (at t = {t:g}); pass a complex Y0")
 
 
 def _accumulate(be: Any, out: Any, term: Any, c: Any, owned: bool = True) -> Any:

@@ -598,3 +598,16 @@ def test_data_field_values_are_checked_whenever_computed(later, exc, match):
     with pytest.raises(exc, match=match) as info:
         dlra.solve(field, Y0, (0, 1), h=0.1, method="bug", substep="exact")
     assert info.value.solution.t[-1] == pytest.approx(0.3)
+
+
+def test_source_values_are_checked_whenever_computed():
+    """A LinearField source that changes shape later in the run is named, states kept."""
+    G0 = dlra.LowRankMatrix(U[:, :1], np.eye(1), V[:, :1])
+    other = np.linalg.qr(rng.standard_normal((10, 1)))[0]
+    G_bad = dlra.LowRankMatrix(other, np.eye(1), V[:, :1])
+    field = dlra.LinearField([(0.1 * np.eye(n), None)], source=lambda t: G0 if t < 0.35 else G_bad)
+    with pytest.raises(
+        ValueError, match=r"source\(t\) has shape \(10, 9\), expected \(12, 9\)"
+    ) as info:
+        dlra.solve(field, Y0, (0, 1), h=0.1, method="bug")
+    assert info.value.solution.t[-1] == pytest.approx(0.3)
