@@ -257,6 +257,7 @@ class WorkspaceOwner:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_workspace_local", None)
+        state.pop("_validated_for", None)  # a weak reference to the last field validated
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

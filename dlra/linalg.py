@@ -233,6 +233,8 @@ def _augment_basis(
         return _nothing_new(be, u0, p, return_coefficients)
     eps = be.eps(u0.dtype)
     scale = be.norm(k)
+    if not math.isfinite(scale):
+        return _non_finite_directions(be, u0, k, return_coefficients)
     r_done = None  # triangular factor already divided out of w (the residual is w · r_done)
     tall = n >= _HOUSEHOLDER_ROWS and n >= 4 * p
     factored = None  # (q, rfac) with w = q · rfac
@@ -287,6 +289,18 @@ def _nothing_new(be: Backend, u0: Any, p: int, coefficients: bool) -> tuple[Any,
     n = be.shape(u0)[0]
     empty = be.zeros((n, 0), like=u0)
     return (empty, u0, be.zeros((0, p), like=u0)) if coefficients else (empty, u0)
+
+
+def _non_finite_directions(be: Backend, u0: Any, k: Any, coefficients: bool) -> tuple[Any, ...]:
+    """For a ``k`` with NaN or Inf: new directions (and coefficients) of NaN, as many as ``k``
+    could add — the non-finite values reach the result (and ``solve``'s check), rather than
+    vanishing in a basis that drops them."""
+    n, r = be.shape(u0)
+    p = min(be.shape(k)[1], n - r)
+    nan = float("nan")
+    u_new = be.zeros((n, p), like=u0) + nan
+    found = u_new, be.concat([u0, u_new], axis=1)
+    return (*found, be.zeros((p, be.shape(k)[1]), like=u0) + nan) if coefficients else found
 
 
 def _with_coefficients(

@@ -312,7 +312,7 @@ def solve(
     validate = getattr(field_, "validate", None)
     if validate is not None:
         validate(t0, Y)
-    note_validated(integrator, field_, Y)  # its steps need not validate again
+    note_validated(integrator, F, Y)  # its steps need not validate again
 
     grid, save = _time_grid(t0, t1, step, save_at)
     sol = Solution(method=integrator.name)

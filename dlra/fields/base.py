@@ -131,6 +131,9 @@ class CallableField(Field):
     problems and as a reference; structured fields avoid the n × m array.
     """
 
+    #: validating it evaluates it; each evaluation checks its value anyway
+    validates_by_evaluating = True
+
     def __init__(self, function: Callable[[float, Any], Any]) -> None:
         if not callable(function):
             raise TypeError(f"F must be callable or a dlra field, got {type(function).__name__}")

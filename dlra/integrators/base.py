@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -201,29 +203,43 @@ def check_counters(counters: Any) -> Counters:
     return counters
 
 
-def _field_key(field: Any, Y: Any) -> tuple:
-    """What a field's validation against a state depends on: the field, and the state's shape,
-    dtype, library and device."""
-    return (id(field), type(field), tuple(Y.shape), str(Y.dtype), Y.backend.name, str(Y.device))
+def _state_kind(Y: Any) -> tuple:
+    """What a field's validation depends on besides the field: the state's shape, dtype,
+    library and device."""
+    return (tuple(Y.shape), str(Y.dtype), Y.backend.name, str(Y.device))
 
 
-def validate_for_state(integrator: Any, field: Any, Y: Any, t: float) -> None:
+def _reference(obj: Any) -> Callable[[], Any]:
+    """A weak reference to ``obj`` where it allows one (a cached check must neither keep a
+    field alive nor match a new object that reuses a freed one's id), else a strong one."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj
+
+
+def validate_for_state(integrator: Any, field: Any, Y: Any, t: float, *, given: Any) -> None:
     """``field.validate(t, Y)`` (shapes, library, dtype of operators, coefficients and data
-    against the state: errors that name the argument) when the field or the kind of state
-    differs from the last step's — once for a run of steps, not every step.  :func:`dlra.solve`
-    validates before its first step and records it (:func:`note_validated`)."""
-    key = _field_key(field, Y)
-    if getattr(integrator, "_validated_for", None) == key:
+    against the state: errors that name the argument) when the field the caller ``given`` (before
+    wrapping) or the kind of state differs from the last step's — once for a run of steps, not
+    every step.  Plain functions are not validated here: each of their evaluations checks what
+    it returns, and validating would cost one evaluation more.  :func:`dlra.solve` validates
+    before its first step and records it (:func:`note_validated`)."""
+    if getattr(field, "validates_by_evaluating", False):
+        return
+    kind = _state_kind(Y)
+    last = getattr(integrator, "_validated_for", None)
+    if last is not None and last[0]() is given and last[1] == kind:
         return
     validate = getattr(field, "validate", None)
     if validate is not None:
         validate(t, Y)
-    integrator._validated_for = key
+    note_validated(integrator, given, Y)
 
 
-def note_validated(integrator: Any, field: Any, Y: Any) -> None:
-    """Record that ``field`` was validated against states like ``Y``."""
-    integrator._validated_for = _field_key(field, Y)
+def note_validated(integrator: Any, given: Any, Y: Any) -> None:
+    """Record that the field ``given`` was validated against states like ``Y``."""
+    integrator._validated_for = (_reference(given), _state_kind(Y))
 
 
 def check_tolerance_needs(integrator: Any, tolerance: bool) -> None:
@@ -369,9 +385,9 @@ class Integrator(WorkspaceOwner):
                 "dlra.LowRankMatrix.from_dense (a TuckerTensor needs kind='tucker' integrators)"
             )
         t, h = check_step_time(t, h)
-        field = as_field(field)
-        validate_for_state(self, field, Y, t)
-        ctx = StepContext(field, self.substep, check_counters(counters))
+        wrapped = as_field(field)
+        validate_for_state(self, wrapped, Y, t, given=field)
+        ctx = StepContext(wrapped, self.substep, check_counters(counters))
         return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: StepContext, Y: LowRankMatrix, t: float, h: float) -> LowRankMatrix:

@@ -162,9 +162,9 @@ class TuckerIntegrator(Integrator):
         if not isinstance(Y, TuckerTensor):
             raise TypeError(f"Y must be a TuckerTensor, got {type(Y).__name__}")
         t, h = check_step_time(t, h)
-        field = as_tucker_field(field)
-        validate_for_state(self, field, Y, t)
-        ctx = TuckerStepContext(field, self.substep, check_counters(counters))
+        wrapped = as_tucker_field(field)
+        validate_for_state(self, wrapped, Y, t, given=field)
+        ctx = TuckerStepContext(wrapped, self.substep, check_counters(counters))
         return self._run_in_workspace(self._step, ctx, Y, t, h)
 
     def _step(self, ctx: Any, Y: Any, t: float, h: float) -> Any:

@@ -155,6 +155,9 @@ class _DuckField(TuckerField):
 class TuckerCallableField(TuckerField):
     """A plain function ``F(t, Y)`` of the dense tensor: forms ``Y`` (Π nᵢ entries) per product."""
 
+    #: validating it evaluates it; each evaluation checks its value anyway
+    validates_by_evaluating = True
+
     def __init__(self, function: Callable[[float, Any], Any]) -> None:
         if not callable(function):
             raise TypeError(f"F must be callable or a dlra field, got {type(function).__name__}")

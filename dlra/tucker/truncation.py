@@ -141,7 +141,9 @@ def sthosvd(
         else:
             lo, hi = control.mode_bounds(i)
             # (a NaN budget, from a non-finite X, keeps every direction: NaN out, not an error)
-            theta_i = math.sqrt(budget_sq / (d - i)) if budget_sq > 0 else 0.0
+            # (as does an infinite one, from an overflowed X)
+            finite = budget_sq > 0 and math.isfinite(budget_sq)
+            theta_i = math.sqrt(budget_sq / (d - i)) if finite else 0.0
             r = truncation_rank(sigma, RankControl(tol=theta_i, min_rank=lo, max_rank=hi))
         tail_sq = float((s_np[r:] ** 2).sum())
         budget_sq -= tail_sq

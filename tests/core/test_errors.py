@@ -611,3 +611,76 @@ def test_source_values_are_checked_whenever_computed():
     ) as info:
         dlra.solve(field, Y0, (0, 1), h=0.1, method="bug")
     assert info.value.solution.t[-1] == pytest.approx(0.3)
+
+
+def test_nan_only_in_the_k_step_stages_reaches_the_result():
+    """NaN in the K-block alone (F is NaN only off range(U0), where only the K-step's stages go)
+    must not vanish in an augmentation that keeps no direction of it: status=1, not a finite
+    wrong state."""
+    A = rng.standard_normal((30, 20))
+    Y = dlra.LowRankMatrix.from_dense(A, rank=3)
+    U0, G = Y.U, rng.standard_normal((30, 20))
+
+    def F(t, Z):
+        out = -Z + G
+        if np.linalg.norm(Z - U0 @ (U0.T @ Z)) > 1e-8 * np.linalg.norm(Z):
+            out = out * np.nan
+        return out
+
+    for method, options in (("parallel_bug", {"rtol": 1e-3}), ("augmented_bug", {})):
+        sol = dlra.solve(F, Y, (0, 0.3), h=0.1, method=method, **options)
+        assert sol.status == 1, method
+    K = np.ones((12, 2))
+    K[3, 1] = np.nan
+    U_new, U_hat, c = dlra.augment_basis(U, K, return_coefficients=True)
+    assert U_new.shape == (12, 2) and np.isnan(U_new).all() and np.isnan(c).all()
+    assert np.array_equal(U_hat[:, :3], U)
+
+
+def test_tucker_overflow_stops_with_status_1():
+    from dlra import TuckerTensor
+
+    Y = TuckerTensor.from_dense(rng.standard_normal((6, 7, 8)), ranks=(2, 2, 2))
+    sol = dlra.solve(
+        lambda t, Z: Z * 1e200 if t > 0.25 else -Z,
+        Y,
+        (0, 1),
+        h=0.1,
+        method="parallel_bug",
+        rtol=1e-3,
+        substep="euler",
+    )
+    assert sol.status == 1 and sol.t[-1] == pytest.approx(0.3)
+
+
+def test_step_validates_each_new_field_and_holds_none():
+    """Hand-written loops: a new field object is validated (also one that reuses a freed
+    field's id), a plain function is not evaluated more than the step counts, and the
+    integrator keeps no reference to a field."""
+    import gc
+    import weakref
+
+    integrator = dlra.get_integrator("bug")
+    A0 = Y0.to_dense()
+    for _ in range(3):
+        good = dlra.DataField(lambda t: A0 * (1 + t), lambda t: A0)
+        integrator.step(good, Y0, 0.0, 0.1)
+        ref = weakref.ref(good)
+        del good
+        gc.collect()
+        assert ref() is None
+        bad = dlra.DataField(lambda t: A0[:5], lambda t: A0[:5])
+        with pytest.raises(ValueError, match=r"A\(t\) returned shape \(5, 9\)"):
+            integrator.step(bad, Y0, 0.0, 0.1)
+        del bad
+    calls = []
+
+    def F(t, Y):
+        calls.append(t)
+        return -Y
+
+    counters = dlra.integrators.base.Counters()
+    Y = Y0
+    for _ in range(3):
+        Y = integrator.step(F, Y, 0.0, 0.1, counters=counters)
+    assert len(calls) == counters.nfev
