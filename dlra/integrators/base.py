@@ -206,7 +206,7 @@ def check_counters(counters: Any) -> Counters:
 def _state_kind(Y: Any) -> tuple:
     """What a field's validation depends on besides the field: the state's shape, dtype,
     library and device."""
-    return (tuple(Y.shape), str(Y.dtype), Y.backend.name, str(Y.device))
+    return (tuple(Y.shape), Y.dtype, Y.backend.name, Y.device)  # (str(dtype) costs 3 µs)
 
 
 def _reference(obj: Any) -> Callable[[], Any]:
