@@ -103,14 +103,37 @@ def require_orthonormal(
         )
 
 
-def require_positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, (str, bytes)):  # float("0.1") parses, but text here is a mistake
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+def is_real(x: Any) -> bool:
+    """A real number: Python, numpy, ``Decimal``/``Fraction`` reals and 0-d real arrays or
+    tensors; not bools, complex numbers (of any library) or strings (``float("1e-3")`` would
+    parse, but a number given as text is a mistake to report)."""
+    if isinstance(x, (bool, str, bytes)):
+        return False
+    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+        return False
+    is_complex = getattr(x, "is_complex", None)  # torch tensors
+    if callable(is_complex) and is_complex():
+        return False
+    if getattr(getattr(x, "dtype", None), "kind", "") == "c":  # numpy arrays
+        return False
     try:
-        v = float(value)
+        float(x)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if isinstance(value, (bool, complex)) or math.isnan(v) or math.isinf(v):
+        return False
+    return True
+
+
+def require_bool(value: Any, name: str) -> None:
+    """``value`` is ``True`` or ``False`` (a string such as ``"no"`` would count as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def require_positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    if not (isinstance(value, bool) or is_real(value)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if isinstance(value, bool) or math.isnan(v) or math.isinf(v):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     if v < 0 or (v == 0 and not allow_zero):
         bound = "≥ 0" if allow_zero else "> 0"

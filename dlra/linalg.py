@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,8 @@ import numpy as np
 from ._backend import Backend, _blas_function, backend_of, lapack_function
 from ._checks import (
     is_integer,
+    is_real,
+    require_bool,
     require_matrix,
     require_orthonormal,
     require_positive_number,
@@ -205,9 +206,8 @@ def augment_basis(
     require_orthonormal(u0, "u0", be, builder="dlra.orthonormalize")
     if drop_below is not None:
         require_positive_number(drop_below, "drop_below", allow_zero=True)
-    for flag, value in (("overwrite_k", overwrite_k), ("return_coefficients", return_coefficients)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    require_bool(overwrite_k, "overwrite_k")
+    require_bool(return_coefficients, "return_coefficients")
     return _augment_basis(
         u0,
         k,
@@ -472,7 +472,7 @@ class RankControl:
             value = getattr(self, name)
             if value is None:
                 continue
-            if not _is_real(value):
+            if not is_real(value):
                 raise TypeError(f"{name} must be a real number, got {value!r}")
             if not (float(value) >= 0 and math.isfinite(float(value))):
                 raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
@@ -496,26 +496,6 @@ class RankControl:
     def threshold(self, frobenius_norm: float) -> float:
         """The admissible discarded tail ``tol + rtol·‖S‖``."""
         return (self.tol or 0.0) + (self.rtol or 0.0) * frobenius_norm
-
-
-def _is_real(x: Any) -> bool:
-    """A real number: Python, numpy, ``Decimal``/``Fraction`` reals and 0-d real arrays or
-    tensors; not bools, complex numbers or strings (``float("1e-3")`` would parse, but a
-    tolerance given as text is a mistake to report)."""
-    if isinstance(x, (bool, str, bytes)):
-        return False
-    if isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
-        return False
-    is_complex = getattr(x, "is_complex", None)  # torch tensors
-    if callable(is_complex) and is_complex():
-        return False
-    if getattr(getattr(x, "dtype", None), "kind", "") == "c":  # numpy arrays
-        return False
-    try:
-        float(x)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def truncation_rank(sigma: Any, control: RankControl) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._backend import backend_of
-from ._checks import is_integer, require_positive_number, unknown_name_error
+from ._checks import is_integer, require_bool, require_positive_number, unknown_name_error
 from .fields.base import as_field
 from .integrators.base import Counters, Integrator, get_integrator, note_validated, registry
 from .lowrank import LowRankMatrix
@@ -264,9 +264,8 @@ def solve(
     save_at = options.pop("save_at", None)
     progress = options.pop("progress", False)
     check_finite = options.pop("check_finite", True)
-    for flag, value in (("progress", progress), ("check_finite", check_finite)):
-        if not isinstance(value, bool):  # "no" would count as True
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    require_bool(progress, "progress")
+    require_bool(check_finite, "check_finite")
     rank = options.get("rank")
     field_ = as_field(F)
 

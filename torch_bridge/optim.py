@@ -44,6 +44,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from dlra import RankControl
+from dlra._checks import is_real
 
 from . import distributed as _dist
 from ._base import FactoredModule, owner_of
@@ -63,10 +64,9 @@ _SUBSTEPS = ("euler", "adam")
 
 
 def _check_number(value: Any, name: str, *, low: float, strict: bool) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not (isinstance(value, bool) or is_real(value)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
     if isinstance(value, bool) or not (v > low if strict else v >= low) or v == float("inf"):
         bound = f"> {low}" if strict else f"≥ {low}"
         raise ValueError(f"Invalid {name}: {value!r} (must be finite and {bound})")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._backend import backend_of
-from .._checks import is_integer, require_positive_number, unknown_name_error
+from .._checks import is_integer, require_bool, require_positive_number, unknown_name_error
 from .._workspace import WorkspaceOwner, empty_scratch
 from ..fields import projections
 from ..fields.base import Field, as_field
@@ -180,8 +180,7 @@ def _check_option(key: str, value: Any, default: Any) -> None:
     """A method option of the kind its default is: a flag (bool), a count (integer ≥ 0) or a
     factor (finite number > 0); options with choices are checked against those."""
     if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise TypeError(f"{key} must be True or False, got {value!r}")
+        require_bool(value, key)
     elif isinstance(default, int):
         if not is_integer(value):
             raise TypeError(f"{key} must be an integer, got {value!r}")
@@ -343,8 +342,7 @@ class Integrator(WorkspaceOwner):
         ``workspace`` (every method): keep large scratch blocks from one step for the next
         (:mod:`dlra._workspace`; default True)."""
         workspace = options.pop("workspace", True)
-        if not isinstance(workspace, bool):
-            raise TypeError(f"workspace must be True or False, got {workspace!r}")
+        require_bool(workspace, "workspace")
         self.keep_workspace = workspace
         for key in options:
             if key not in self.options:

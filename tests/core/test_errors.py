@@ -449,6 +449,7 @@ BAD_CALLS = [
     (lambda: solve(h=1e-300), ValueError, r"more than 10,000,000"),
     # numbers given as text are refused, not parsed
     (lambda: solve(h="0.1"), TypeError, r"h must be a real number, got '0.1'"),
+    (lambda: solve(h=np.complex64(0.1)), TypeError, r"h must be a real number"),
     (lambda: solve(method="adaptive_bug", tol="1e-3"), TypeError, r"tol must be a real number"),
     (lambda: dlra.RankControl(rtol=1j), TypeError, r"rtol must be a real number"),
     (lambda: solve(t_span=(1e10, 1e10 + 1), h=1e-7), ValueError, r"below the resolution"),

@@ -397,6 +397,8 @@ def test_validation_messages():
     layer = tb.LowRankLinear(4, 4, 2)
     with pytest.raises(ValueError, match="Invalid learning rate"):
         tb.ParallelBUG(layer.parameters(), lr=-1, rtol=0.1)
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
+        tb.ParallelBUG(layer.parameters(), lr="0.1", rtol=0.1)
     with pytest.raises(ValueError, match="give tol and/or rtol"):
         tb.ParallelBUG(layer.parameters(), lr=0.1)
     with pytest.raises(TypeError):
