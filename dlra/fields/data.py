@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import backend_of, is_torch_tensor
+from .._checks import require_plain_dense
 from .base import Field, Flow
 
 __all__ = ["DataField"]
@@ -128,6 +129,7 @@ def _check_value(
         raise TypeError(
             f"{name} must return a dense {be.name} array like Y0, got {type(value).__name__}"
         )
+    require_plain_dense(value, name)
     other = backend_of(value)
     if other != be:
         raise TypeError(f"{name} returned a {other.name} array but Y0 is {be.name}")

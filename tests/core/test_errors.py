@@ -589,6 +589,7 @@ def test_tolerances_of_any_real_number_type():
         (lambda A: 1j * A, TypeError, r"A\(t\) is complex but Y0 is real \(at t = 0.4\)"),
         (lambda A: 3.0, TypeError, r"A\(t\) must return a dense numpy array like Y0, got float"),
         (lambda A: A[:5], ValueError, r"A\(t\) returned shape \(5, 9\), expected \(12, 9\)"),
+        (np.ma.masked_array, TypeError, r"A\(t\) must be a plain numpy array, got MaskedArray"),
     ],
 )
 def test_data_field_values_are_checked_whenever_computed(later, exc, match):
