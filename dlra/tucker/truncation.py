@@ -140,8 +140,8 @@ def sthosvd(
             r = max(1, int((s_np > cutoff).sum()))
         else:
             lo, hi = control.mode_bounds(i)
-            # (a NaN budget, from a non-finite X, keeps every direction: NaN out, not an error)
-            # (as does an infinite one, from an overflowed X)
+            # a NaN or infinite budget (from a non-finite X) keeps every direction: NaN out,
+            # not an error
             finite = budget_sq > 0 and math.isfinite(budget_sq)
             theta_i = math.sqrt(budget_sq / (d - i)) if finite else 0.0
             r = truncation_rank(sigma, RankControl(tol=theta_i, min_rank=lo, max_rank=hi))
